@@ -1,0 +1,41 @@
+# kiln — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X github.com/kiln-build/kiln/builder/buildinfo.version=$(VERSION)
+BIN := build/bin
+FUZZTIME ?= 10s
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build kiln and kiln-firstboot into build/bin
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln ./cmd/kiln
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln-firstboot ./cmd/kiln-firstboot
+
+test: ## unit and integration tests against the reference tools (rpm, libsolv, ...)
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+fuzz: ## run each fuzz target briefly (FUZZTIME=10s)
+	@set -e; for spec in $$(./.ci/fuzz-targets); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "fuzz $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+e2e: ## boot built images in QEMU (UEFI and BIOS)
+	@echo "e2e: the boot test lands with the boot-test issue; nothing to run yet" >&2; exit 1
+
+bench: ## benchmarks: figures against reference tools, from one run
+	$(GO) test -run '^$$' -bench . -benchmem ./builder/... 
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean: ## remove build/
+	rm -rf build
+
+.PHONY: help build test fuzz e2e bench lint clean
