@@ -1,0 +1,244 @@
+// Package lock reads and writes kiln's lockfile: the exact packages a
+// profile resolved to (NEVRA, repo, location, checksum, size) and a digest
+// of the profile inputs they were resolved from. `kiln lock` resolves once;
+// fetch and build then consume only the lock, so builds are reproducible
+// and need no repository metadata.
+//
+//	l := lock.New(profile, resolved)
+//	err := l.WriteFile(lock.PathFor("node.yaml")) // node.lock
+package lock
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kiln-build/kiln/builder/rpm/repo"
+	"github.com/kiln-build/kiln/builder/rpm/version"
+	"github.com/kiln-build/kiln/builder/spec"
+)
+
+// FormatVersion is the lockfile schema version kiln writes and reads.
+const FormatVersion = 1
+
+// Lock is the content of a lockfile.
+type Lock struct {
+	LockVersion int    `json:"lockVersion"`
+	Profile     string `json:"profile"`
+	Arch        string `json:"arch"`
+	// InputsDigest is the sha256 of the profile settings that decide the
+	// package set: repos, package specs, excludes, arch, weak deps.
+	InputsDigest string    `json:"inputsDigest"`
+	Packages     []Package `json:"packages"`
+}
+
+// Package is one locked package.
+type Package struct {
+	Name         string `json:"name"`
+	Epoch        uint32 `json:"epoch,omitempty"`
+	Version      string `json:"version"`
+	Release      string `json:"release"`
+	Arch         string `json:"arch"`
+	Repo         string `json:"repo"`
+	Location     string `json:"location"`
+	LocationBase string `json:"locationBase,omitempty"`
+	Checksum     string `json:"checksum"` // TYPE:HEX, as repodata gives it
+	Size         int64  `json:"size"`
+	BuildTime    int64  `json:"buildTime,omitempty"`
+	License      string `json:"license,omitempty"`
+	SourceRPM    string `json:"sourceRpm,omitempty"`
+}
+
+// NEVRA returns name-[epoch:]version-release.arch.
+func (p Package) NEVRA() string {
+	return p.Name + "-" + version.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release}.String() + "." + p.Arch
+}
+
+// RepoPackage returns the package in the form the fetch stage takes.
+func (p Package) RepoPackage() *repo.Package {
+	typ, sum, _ := strings.Cut(p.Checksum, ":")
+	return &repo.Package{
+		Name: p.Name, Arch: p.Arch, Repo: p.Repo,
+		EVR:          version.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release},
+		Location:     p.Location,
+		LocationBase: p.LocationBase,
+		Checksum:     repo.Checksum{Type: typ, Value: sum},
+		Size:         p.Size,
+		BuildTime:    p.BuildTime,
+		License:      p.License,
+		SourceRPM:    p.SourceRPM,
+	}
+}
+
+// New records a resolved package set for a profile, sorted by NEVRA.
+func New(p *spec.Profile, pkgs []*repo.Package) *Lock {
+	l := &Lock{LockVersion: FormatVersion, Profile: p.Name, Arch: p.Arch, InputsDigest: InputsDigest(p)}
+	for _, rp := range pkgs {
+		l.Packages = append(l.Packages, Package{
+			Name: rp.Name, Epoch: rp.EVR.Epoch, Version: rp.EVR.Version, Release: rp.EVR.Release, Arch: rp.Arch,
+			Repo: rp.Repo, Location: rp.Location, LocationBase: rp.LocationBase,
+			Checksum: rp.Checksum.Type + ":" + rp.Checksum.Value, Size: rp.Size,
+			BuildTime: rp.BuildTime, License: rp.License, SourceRPM: rp.SourceRPM,
+		})
+	}
+	slices.SortFunc(l.Packages, func(a, b Package) int { return strings.Compare(a.NEVRA(), b.NEVRA()) })
+	return l
+}
+
+// InputsDigest hashes what decides a profile's package set. Image
+// settings (files, sysctl, disk...) are left out: changing them does not
+// make a lock stale.
+func InputsDigest(p *spec.Profile) string {
+	type repoInput struct {
+		Name         string   `json:"name"`
+		BaseURL      []string `json:"baseurl"`
+		GPGCheck     bool     `json:"gpgcheck"`
+		RepoGPGCheck bool     `json:"repoGpgcheck"`
+		Priority     int      `json:"priority"`
+		Exclude      []string `json:"exclude"`
+	}
+	in := struct {
+		Arch     string      `json:"arch"`
+		Repos    []repoInput `json:"repos"`
+		Packages []string    `json:"packages"`
+		Exclude  []string    `json:"exclude"`
+		Weak     bool        `json:"installWeakDeps"`
+	}{Arch: p.Arch, Packages: sorted(p.Packages), Exclude: sorted(p.Exclude), Weak: p.WeakDeps()}
+	for _, r := range p.Repos {
+		in.Repos = append(in.Repos, repoInput{r.Name, r.BaseURL, r.GPGCheckEnabled(), r.RepoGPGCheckEnabled(), r.EffectivePriority(), sorted(r.Exclude)})
+	}
+	slices.SortFunc(in.Repos, func(a, b repoInput) int { return strings.Compare(a.Name, b.Name) })
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// StaleError says a lock no longer matches its profile.
+type StaleError struct {
+	File    string
+	Profile string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%s is stale: the profile's repos, packages or excludes changed since it was written; run `kiln lock %s` to refresh it", e.File, e.Profile)
+}
+
+// Check reports a *StaleError when the lock was made from other inputs
+// than the profile's current ones. file and profileRef are for the message.
+func (l *Lock) Check(p *spec.Profile, file, profileRef string) error {
+	if l.InputsDigest != InputsDigest(p) || l.Arch != p.Arch {
+		return &StaleError{File: file, Profile: profileRef}
+	}
+	return nil
+}
+
+// Marshal returns the lockfile bytes: indented JSON, packages sorted, so
+// the file diffs well in review.
+func (l *Lock) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(l); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Digest is the sha256 of the lock's canonical bytes; the build derives
+// UUIDs and seeds from it.
+func (l *Lock) Digest() string {
+	b, _ := l.Marshal()
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Parse reads lockfile bytes; name is used in errors.
+func Parse(name string, data []byte) (*Lock, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	l := &Lock{}
+	if err := dec.Decode(l); err != nil {
+		return nil, fmt.Errorf("%s: not a kiln lockfile: %w", name, err)
+	}
+	if l.LockVersion != FormatVersion {
+		return nil, fmt.Errorf("%s: lockVersion %d is not supported (want %d); run `kiln lock` again", name, l.LockVersion, FormatVersion)
+	}
+	for i, p := range l.Packages {
+		typ, sum, ok := strings.Cut(p.Checksum, ":")
+		if p.Name == "" || p.Version == "" || p.Arch == "" || p.Location == "" || p.Repo == "" {
+			return nil, fmt.Errorf("%s: packages[%d]: name, version, arch, repo and location are required", name, i)
+		}
+		if !ok || typ == "" || sum == "" {
+			return nil, fmt.Errorf("%s: packages[%d] (%s): checksum %q is not TYPE:HEX", name, i, p.NEVRA(), p.Checksum)
+		}
+		if p.Size < 0 {
+			return nil, fmt.Errorf("%s: packages[%d] (%s): negative size", name, i, p.NEVRA())
+		}
+	}
+	return l, nil
+}
+
+// ReadFile reads a lockfile. A missing file is reported with
+// errors.Is(err, os.ErrNotExist).
+func ReadFile(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// WriteFile writes the lock atomically: a temp file in the same directory,
+// renamed into place.
+func (l *Lock) WriteFile(path string) error {
+	data, err := l.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".kiln-lock-*")
+	if err != nil {
+		return fmt.Errorf("writing lock: %w", err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing lock: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing lock: %w", err)
+	}
+	return nil
+}
+
+// PathFor returns where the lock of a profile lives: next to a profile
+// file, its name with .lock for .yaml ("node.yaml" → "node.lock"); for a
+// built-in profile name, NAME.lock in the current directory.
+func PathFor(profileRef string) string {
+	ext := filepath.Ext(profileRef)
+	if ext == ".yaml" || ext == ".yml" {
+		return strings.TrimSuffix(profileRef, ext) + ".lock"
+	}
+	return profileRef + ".lock"
+}
