@@ -67,7 +67,9 @@ func TestStaleWhenInputsChange(t *testing.T) {
 		{"package added", func(p *spec.Profile) { p.Packages = append([]string{"kernel"}, p.Packages...) }, true},
 		{"package order", func(p *spec.Profile) { p.Packages = []string{"kubeadm-1.34.2"} }, false},
 		{"pin changed", func(p *spec.Profile) { p.Packages = []string{"kubeadm-1.34.1"} }, true},
-		{"repo added", func(p *spec.Profile) { p.Repos = append(p.Repos, spec.Repo{Name: "k8s", BaseURL: spec.StringList{"https://x/"}}) }, true},
+		{"repo added", func(p *spec.Profile) {
+			p.Repos = append(p.Repos, spec.Repo{Name: "k8s", BaseURL: spec.StringList{"https://x/"}})
+		}, true},
 		{"exclude", func(p *spec.Profile) { p.Exclude = []string{"firewalld"} }, true},
 		{"weak deps", func(p *spec.Profile) { t := true; p.InstallWeakDeps = &t }, true},
 		{"priority", func(p *spec.Profile) { p.Repos[0].Priority = 10 }, true},

@@ -1,0 +1,134 @@
+package kilninit
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required in CI: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestParseCmdline(t *testing.T) {
+	c := ParseCmdline("BOOT_IMAGE=/vmlinuz root=UUID=0b6e3a1c-1111-2222-3333-444455556666 ro rootflags=noatime console=ttyS0 kiln.grow=0 kiln.rootwait=15")
+	if c.Root != "UUID=0b6e3a1c-1111-2222-3333-444455556666" || c.ReadWrite || c.RootFlags != "noatime" || !c.NoGrow || c.RootWait != 15 || c.Init != "/sbin/init" || c.RootFSType != "ext4" {
+		t.Errorf("ParseCmdline() = %+v", c)
+	}
+	if c := ParseCmdline("root=/dev/vda3 rw init=/usr/lib/systemd/systemd kiln.rootwait=x"); !c.ReadWrite || c.Init != "/usr/lib/systemd/systemd" || c.RootWait != 90 {
+		t.Errorf("ParseCmdline() = %+v", c)
+	}
+}
+
+// makeDisk partitions an image file the way kiln's disk stage does:
+// BIOS boot, ESP, root last.
+func makeDisk(t *testing.T, size string) string {
+	t.Helper()
+	needTool(t, "sgdisk")
+	p := filepath.Join(t.TempDir(), "disk.raw")
+	run(t, "truncate", "-s", size, p)
+	run(t, "sgdisk", "-n", "1:2048:+1M", "-t", "1:ef02", "-n", "2:0:+8M", "-t", "2:ef00", "-n", "3:0:0", "-t", "3:8304", p)
+	return p
+}
+
+func TestGrowLastPartitionFillsLargerDisk(t *testing.T) {
+	p := makeDisk(t, "64M")
+	run(t, "truncate", "-s", "200M", p)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := GrowLastPartition(f, 200<<20)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLast := uint64(200<<20/512) - 34 // 32 sectors of entries, the backup header, and the LBA count from 0
+	if g.Partition != 3 || !g.Grew() || g.NewLastLBA != wantLast {
+		t.Fatalf("GrowLastPartition() = %+v, want partition 3 ending at %d", g, wantLast)
+	}
+	if out := run(t, "sgdisk", "-v", p); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v after grow:\n%s", out)
+	}
+	info := run(t, "sgdisk", "-i", "3", p)
+	if !strings.Contains(info, "Last sector: "+strconv.FormatUint(wantLast, 10)) {
+		t.Errorf("sgdisk -i 3:\n%s", info)
+	}
+	// A second run has nothing to do.
+	f, _ = os.OpenFile(p, os.O_RDWR, 0)
+	g2, err := GrowLastPartition(f, 200<<20)
+	f.Close()
+	if err != nil || g2.Grew() {
+		t.Errorf("second GrowLastPartition() = %+v, %v; want no change", g2, err)
+	}
+}
+
+func TestGrowLastPartitionLeavesFullDiskAlone(t *testing.T) {
+	p := makeDisk(t, "64M")
+	before, _ := os.ReadFile(p)
+	f, _ := os.OpenFile(p, os.O_RDWR, 0)
+	g, err := GrowLastPartition(f, 64<<20)
+	f.Close()
+	after, _ := os.ReadFile(p)
+	if err != nil || g.Grew() || string(before) != string(after) {
+		t.Errorf("GrowLastPartition() on a full disk = %+v, %v, changed=%v", g, err, string(before) != string(after))
+	}
+}
+
+func TestGrowLastPartitionRefusesCorruptGPT(t *testing.T) {
+	p := makeDisk(t, "64M")
+	f, _ := os.OpenFile(p, os.O_RDWR, 0)
+	defer f.Close()
+	f.WriteAt([]byte{0xff}, 512+60) // inside the disk GUID: header CRC no longer matches
+	if _, err := GrowLastPartition(f, 128<<20); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Errorf("GrowLastPartition() error = %v, want checksum mismatch", err)
+	}
+	if _, err := GrowLastPartition(&memDisk{make([]byte, 1<<20)}, 1<<20); err != errNoGPT {
+		t.Errorf("blank disk: error = %v, want errNoGPT", err)
+	}
+}
+
+func TestReadExt4(t *testing.T) {
+	needTool(t, "mke2fs")
+	p := filepath.Join(t.TempDir(), "fs.img")
+	run(t, "truncate", "-s", "32M", p)
+	run(t, "mke2fs", "-q", "-t", "ext4", "-b", "4096", "-U", "0b6e3a1c-1111-2222-3333-444455556666", p)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := ReadExt4(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.UUID != "0b6e3a1c-1111-2222-3333-444455556666" || info.BlockSize != 4096 || info.Blocks != 8192 {
+		t.Errorf("ReadExt4() = %+v", info)
+	}
+	if _, err := ReadExt4(&memDisk{make([]byte, 4096)}); err != errNotExt4 {
+		t.Errorf("blank: %v, want errNotExt4", err)
+	}
+}
+
+type memDisk struct{ b []byte }
+
+func (m *memDisk) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.b[off:]), nil }
+func (m *memDisk) WriteAt(p []byte, off int64) (int, error) { return copy(m.b[off:], p), nil }
