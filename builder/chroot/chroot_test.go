@@ -1,0 +1,97 @@
+package chroot
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// busyboxTree makes a tiny tree whose only program is a static busybox.
+func busyboxTree(t *testing.T) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("busybox (busybox-static) is required in CI")
+		}
+		t.Skip("busybox not installed")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"sh", "cat", "ls", "grep"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", app))
+	}
+	return root
+}
+
+func TestRunMountsAPIFilesystemsAndBindsWithoutLeaking(t *testing.T) {
+	root := busyboxTree(t)
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "pkg.rpm"), []byte("payload"), 0o644)
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), Spec{Root: root, Binds: []Bind{{Host: host, Target: "/run/kiln/pkgs", ReadOnly: true}}},
+		[]string{"sh", "-c", "cat /run/kiln/pkgs/pkg.rpm; echo; grep -c . /proc/self/mountinfo >/dev/null && echo proc-ok; ls /dev/null; echo x > /run/kiln/pkgs/new 2>/dev/null || echo read-only; echo $PATH"},
+		&out, &errb)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"payload", "proc-ok", "/dev/null", "read-only", "/usr/sbin:/usr/bin:/sbin:/bin"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), root) {
+		t.Errorf("mounts under %s leaked into the host namespace", root)
+	}
+}
+
+func TestRunReportsFailureAndMissingCommand(t *testing.T) {
+	root := busyboxTree(t)
+	err := Run(context.Background(), Spec{Root: root}, []string{"sh", "-c", "exit 3"}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("Run(exit 3) = %v", err)
+	}
+	err = Run(context.Background(), Spec{Root: root}, []string{"rpm", "-q"}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "rpm not found in") {
+		t.Errorf("Run(rpm) = %v", err)
+	}
+}
+
+func TestConfineKeepsSymlinksInsideTheTree(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
+	os.Symlink("usr/bin", filepath.Join(root, "bin"))
+	os.Symlink("/etc/passwd", filepath.Join(root, "usr/bin/abs"))
+	os.Symlink("../../../../../../etc", filepath.Join(root, "usr/bin/up"))
+	os.Symlink("loop", filepath.Join(root, "loop"))
+	for in, want := range map[string]string{
+		"/bin/sh":          "/usr/bin/sh",
+		"/bin/abs":         "/etc/passwd",
+		"/bin/up/shadow":   "/etc/shadow",
+		"/../../etc/x":     "/etc/x",
+		"usr/./bin/../lib": "/usr/lib",
+	} {
+		got, err := Confine(root, in)
+		if err != nil || got != filepath.Join(root, want) {
+			t.Errorf("Confine(%q) = %q, %v, want %q", in, got, err, filepath.Join(root, want))
+		}
+	}
+	if _, err := Confine(root, "/loop/x"); err == nil {
+		t.Error("Confine through a symlink loop succeeded")
+	}
+}
