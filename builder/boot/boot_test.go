@@ -1,0 +1,119 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func touch(t *testing.T, p string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFindKernelPrefersNewestOfEitherLayout(t *testing.T) {
+	root := t.TempDir()
+	touch(t, filepath.Join(root, "lib/modules/5.14.0-70.el9.x86_64/vmlinuz"))
+	touch(t, filepath.Join(root, "lib/modules/5.14.0-503.el9.x86_64/vmlinuz"))
+	os.MkdirAll(filepath.Join(root, "lib/modules/6.1.0-0.extra"), 0o755) // modules only: no kernel
+	k, err := FindKernel(root)
+	if err != nil || k.Version != "5.14.0-503.el9.x86_64" || k.Image != "/lib/modules/5.14.0-503.el9.x86_64/vmlinuz" {
+		t.Errorf("FindKernel() = %+v, %v", k, err)
+	}
+
+	el7 := t.TempDir()
+	touch(t, filepath.Join(el7, "boot/vmlinuz-3.10.0-1160.el7.x86_64"))
+	os.MkdirAll(filepath.Join(el7, "lib/modules/3.10.0-1160.el7.x86_64"), 0o755)
+	k, err = FindKernel(el7)
+	if err != nil || k.Image != "/boot/vmlinuz-3.10.0-1160.el7.x86_64" || k.BootImage() != k.Image {
+		t.Errorf("FindKernel(el7) = %+v, %v", k, err)
+	}
+	if _, err := FindKernel(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is a kernel package in the profile?") {
+		t.Errorf("FindKernel(empty) = %v", err)
+	}
+}
+
+func TestGrubConfig(t *testing.T) {
+	got := GrubConfig(MenuEntry{Title: "node's", Kernel: Kernel{Version: "6.1.0-28-amd64"}, RootUUID: "0b6e3a1c-1111-2222-3333-444455556666",
+		Cmdline: []string{"console=tty0", "console=ttyS0,115200n8"}, Timeout: 1})
+	for _, want := range []string{
+		"set timeout=1\n",
+		"serial --unit=0 --speed=115200",
+		"terminal_output console serial\n",
+		"search --no-floppy --fs-uuid --set=root 0b6e3a1c-1111-2222-3333-444455556666\n",
+		"menuentry 'nodes (6.1.0-28-amd64)' --id kiln {",
+		"\tlinux /boot/vmlinuz-6.1.0-28-amd64 root=UUID=0b6e3a1c-1111-2222-3333-444455556666 ro console=tty0 console=ttyS0,115200n8\n",
+		"\tinitrd /boot/initramfs-6.1.0-28-amd64.img\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("grub.cfg lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// MakeGrubImages against the build host's own GRUB (Debian's grub-common,
+// grub-efi-amd64-bin and grub-pc-bin), with "/" as the tree. Booting the
+// images is the e2e test's job.
+func TestMakeGrubImagesWithRealMkimage(t *testing.T) {
+	for _, d := range []string{"/usr/lib/grub/x86_64-efi", "/usr/lib/grub/i386-pc"} {
+		if _, err := os.Stat(d); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI (grub-efi-amd64-bin, grub-pc-bin)", d)
+			}
+			t.Skipf("%s missing", d)
+		}
+	}
+	if _, err := os.Stat("/tmp"); err != nil {
+		t.Skip("no /tmp")
+	}
+	host := func(ctx context.Context, argv []string) error {
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Logf("%s\n%s", strings.Join(argv, " "), out)
+		}
+		return err
+	}
+	out := t.TempDir()
+	uuid := "0b6e3a1c-1111-2222-3333-444455556666"
+	imgs, err := MakeGrubImages(context.Background(), "/", host, "hybrid", uuid, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	efi, err := os.ReadFile(imgs.EFI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(efi) < 0x40 || string(efi[:2]) != "MZ" {
+		t.Fatalf("BOOTX64.EFI is not a PE image")
+	}
+	pe := binary.LittleEndian.Uint32(efi[0x3c:])
+	if string(efi[pe:pe+4]) != "PE\x00\x00" || binary.LittleEndian.Uint16(efi[pe+4:]) != 0x8664 {
+		t.Errorf("BOOTX64.EFI is not an x86-64 PE image")
+	}
+	if !bytes.Contains(efi, []byte("search --no-floppy --fs-uuid --set=root "+uuid)) {
+		t.Error("BOOTX64.EFI does not embed the early config")
+	}
+	core, err := os.ReadFile(imgs.CoreImg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(core) <= 512 || len(core) > 1<<20-512 {
+		t.Errorf("core.img is %d bytes; it must fit the 1 MiB BIOS boot partition", len(core))
+	}
+	boot, err := os.ReadFile(imgs.BootImg)
+	if err != nil || len(boot) != 512 || boot[510] != 0x55 || boot[511] != 0xaa {
+		t.Errorf("boot.img: %d bytes, err %v", len(boot), err)
+	}
+	leftovers, _ := filepath.Glob("/tmp/kiln-grub-*")
+	if len(leftovers) != 0 {
+		t.Errorf("scratch left in the tree: %v", leftovers)
+	}
+}
