@@ -49,7 +49,7 @@ type Options struct {
 }
 
 // Write writes a FAT32 filesystem of size bytes at byte offset off of w,
-// holding the regular files and directories of tree. The region must read
+// holding the regular files and directories of tree (nil: none). The region must read
 // as zeros beforehand (a freshly truncated file): only non-zero sectors are
 // written. Symbolic links and special files are refused: FAT cannot hold
 // them.
@@ -275,6 +275,9 @@ type node struct {
 
 func readTree(tree fs.FS) (*node, error) {
 	root := &node{path: ".", dir: true}
+	if tree == nil {
+		return root, nil
+	}
 	dirs := map[string]*node{".": root}
 	err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
