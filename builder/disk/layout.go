@@ -86,7 +86,8 @@ type Layout struct {
 	Size     int64
 	DiskGUID string
 	// Partitions are, in order, the BIOS boot partition (1), the ESP (2)
-	// and the root partition (3), which is last so that it can grow.
+	// and the root partition (3), which is last so that it can grow. Each
+	// starts and ends on a 1 MiB boundary.
 	Partitions []Partition
 	Root       RootFS
 	ESP        ESPFS
@@ -157,9 +158,12 @@ func Plan(opts Options) (Layout, error) {
 	}
 	sectors := uint64(opts.Size / SectorSize)
 	lastUsable := sectors - 1 - gptSectors
+	// End the root partition on a 1 MiB boundary too (sgdisk -v cautions
+	// otherwise); at most 1 MiB is left before the backup GPT.
+	rootLast := (lastUsable+1)/(mib/SectorSize)*(mib/SectorSize) - 1
 	espFirst := uint64((mib + biosBootSize) / SectorSize)
 	rootFirst := espFirst + uint64(espSize/SectorSize)
-	if rootFirst > lastUsable || int64(lastUsable-rootFirst+1)*SectorSize < minRootSize {
+	if rootFirst > rootLast || int64(rootLast-rootFirst+1)*SectorSize < minRootSize {
 		return Layout{}, fmt.Errorf("disk size %d leaves less than %d MiB for the root partition after the %d MiB ESP", opts.Size, minRootSize/mib, espSize/mib)
 	}
 	d := deriver(opts.Seed)
@@ -172,7 +176,7 @@ func Plan(opts Options) (Layout, error) {
 			{Number: 2, Name: "esp", Type: TypeESP, GUID: d.guid("partition-esp"),
 				FirstLBA: espFirst, LastLBA: rootFirst - 1},
 			{Number: 3, Name: "root", Type: TypeRootX86, GUID: d.guid("partition-root"),
-				FirstLBA: rootFirst, LastLBA: lastUsable},
+				FirstLBA: rootFirst, LastLBA: rootLast},
 		},
 		Root: RootFS{
 			UUID:     lower(d.guid("root-fs-uuid")),

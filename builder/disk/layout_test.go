@@ -45,15 +45,15 @@ func TestPlanGeometry(t *testing.T) {
 	}{
 		{2048, 4095, TypeBIOSBoot},
 		{4096, 4096 + 200*2048 - 1, TypeESP},
-		{4096 + 200*2048, 4<<30/512 - 34, TypeRootX86},
+		{4096 + 200*2048, 4<<30/512 - 2048 - 1, TypeRootX86},
 	}
 	for i, w := range want {
 		p := l.Partitions[i]
 		if p.FirstLBA != w.first || p.LastLBA != w.last || p.Type != w.typ || p.Number != i+1 {
 			t.Errorf("partition %d = %+v, want first %d last %d type %s", i+1, p, w.first, w.last, w.typ)
 		}
-		if p.FirstLBA%2048 != 0 {
-			t.Errorf("partition %d starts at %d, not 1 MiB aligned", i+1, p.FirstLBA)
+		if p.FirstLBA%2048 != 0 || (p.LastLBA+1)%2048 != 0 {
+			t.Errorf("partition %d (%d-%d) is not 1 MiB aligned", i+1, p.FirstLBA, p.LastLBA)
 		}
 	}
 	if l.Root.Compat != CompatEL8 || l.Root.Label != "root" || l.ESP.Label != "ESP" {
