@@ -67,8 +67,10 @@ func mke2fsArgs(l Layout, tree, image string) []string {
 		// offset: write into the partition of the whole-disk file.
 		// root_owner: / belongs to root:root, whoever owns the tree.
 		// Discard (the default) punches the range on a regular file, which
-		// keeps it sparse and lets mke2fs skip zeroing inode tables.
-		"-E", "hash_seed=" + l.Root.HashSeed + ",offset=" + strconv.FormatInt(root.Offset(), 10) + ",root_owner=0:0",
+		// keeps it sparse and lets mke2fs skip zeroing inode tables;
+		// lazy_journal_init likewise skips writing the journal's zeros
+		// (same bytes, 64 MiB less allocated for a 4 GiB disk).
+		"-E", "hash_seed=" + l.Root.HashSeed + ",offset=" + strconv.FormatInt(root.Offset(), 10) + ",root_owner=0:0,lazy_journal_init=1",
 		"-d", tree,
 		image, strconv.FormatInt(blocks*ext4BlockSize/1024, 10) + "k",
 	}
