@@ -126,6 +126,9 @@ func Plan(opts Options) (Layout, error) {
 	if opts.Seed == "" {
 		return Layout{}, errors.New("disk seed is empty (want the lock digest)")
 	}
+	if opts.Time.IsZero() || opts.Time.Unix() < 0 {
+		return Layout{}, fmt.Errorf("disk time %v is unset or before 1970 (want SOURCE_DATE_EPOCH)", opts.Time)
+	}
 	if opts.Size <= 0 || opts.Size%mib != 0 {
 		return Layout{}, fmt.Errorf("disk size %d is not a positive multiple of 1 MiB", opts.Size)
 	}

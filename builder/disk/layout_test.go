@@ -35,7 +35,7 @@ func TestPlanIsDerivedFromSeed(t *testing.T) {
 }
 
 func TestPlanGeometry(t *testing.T) {
-	l, err := Plan(Options{Size: 4 << 30, Seed: "s"})
+	l, err := Plan(Options{Size: 4 << 30, Seed: "s", Time: time.Unix(0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,17 +65,19 @@ func TestPlanGeometry(t *testing.T) {
 }
 
 func TestPlanRejects(t *testing.T) {
+	epoch := time.Unix(1700000000, 0)
 	for _, tc := range []struct {
 		opts Options
 		want string
 	}{
-		{Options{Size: 1 << 30}, "seed is empty"},
-		{Options{Size: 1<<30 + 512, Seed: "s"}, "multiple of 1 MiB"},
-		{Options{Size: 200 << 20, Seed: "s"}, "less than 64 MiB for the root"},
-		{Options{Size: 1 << 30, Seed: "s", ESPSize: 3<<20 + 1}, "esp size"},
-		{Options{Size: 1 << 30, Seed: "s", Compat: "el6"}, `compat "el6" is unknown`},
-		{Options{Size: 3 << 40, Seed: "s"}, "2 TiB"},
-		{Options{Size: 1 << 30, Seed: "s", RootLabel: "a-label-that-is-too-long"}, "16 bytes"},
+		{Options{Size: 1 << 30, Time: epoch}, "seed is empty"},
+		{Options{Size: 1 << 30, Seed: "s"}, "want SOURCE_DATE_EPOCH"},
+		{Options{Size: 1<<30 + 512, Seed: "s", Time: epoch}, "multiple of 1 MiB"},
+		{Options{Size: 200 << 20, Seed: "s", Time: epoch}, "less than 64 MiB for the root"},
+		{Options{Size: 1 << 30, Seed: "s", Time: epoch, ESPSize: 3<<20 + 1}, "esp size"},
+		{Options{Size: 1 << 30, Seed: "s", Time: epoch, Compat: "el6"}, `compat "el6" is unknown`},
+		{Options{Size: 3 << 40, Seed: "s", Time: epoch}, "2 TiB"},
+		{Options{Size: 1 << 30, Seed: "s", Time: epoch, RootLabel: "a-label-that-is-too-long"}, "16 bytes"},
 	} {
 		if _, err := Plan(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Plan(%+v) = %v, want error containing %q", tc.opts, err, tc.want)
