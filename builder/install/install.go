@@ -1,0 +1,334 @@
+// Package install installs a locked package set into an empty image root
+// the way the target distribution would: the target's own rpm and the
+// packages it needs are unpacked in Go into a tools tree, and that rpm then
+// runs one transaction over every locked package into the image root,
+// chrooted into the tools tree, with scriptlets, triggers and Lua, and
+// writes the image's rpmdb in the target's own format.
+//
+// It needs root: it chroots and mounts.
+package install
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/kiln-build/kiln/builder/chroot"
+	"github.com/kiln-build/kiln/builder/rpm/header"
+	"github.com/kiln-build/kiln/builder/rpm/payload"
+)
+
+// Package is a verified RPM file to install.
+type Package struct {
+	NEVRA string // name-[epoch:]version-release.arch, as the lock prints it
+	Path  string // host path of the .rpm
+}
+
+// Options for Install.
+type Options struct {
+	Root     string    // the image root: created, must be empty
+	Tools    string    // scratch directory for the tools tree: created, removed by the caller
+	Packages []Package // the whole locked set
+	// Log receives rpm's output; nil discards it.
+	Log io.Writer
+}
+
+// Report says what happened.
+type Report struct {
+	Tools     []string // NEVRAs unpacked into the tools tree
+	Installed []string // NEVRAs the image's rpmdb lists afterwards, sorted
+}
+
+// Where the tools tree sees the image and the packages.
+const (
+	imageMount = "/run/kiln/root"
+	pkgMount   = "/run/kiln/pkgs"
+)
+
+// kernelInstallPlugins are the kernel-install plugins EL and Fedora ship
+// that would build a dracut initramfs or touch the bootloader from the
+// kernel's %posttrans; kiln makes the initramfs and boot chain itself. An
+// /etc/kernel/install.d entry pointing at /dev/null masks a plugin.
+var kernelInstallPlugins = []string{
+	"20-grub.install", "20-grubby.install", "50-depmod.install", "50-dracut.install",
+	"51-dracut-rescue.install", "60-kdump.install", "90-loaderentry.install",
+	"90-uki-copy.install", "92-crashkernel.install", "92-tuned.install", "95-kernel-hooks.install",
+	"99-grub-mkconfig.install",
+}
+
+// Install runs the whole stage.
+func Install(ctx context.Context, o Options) (Report, error) {
+	var rep Report
+	if os.Geteuid() != 0 {
+		return rep, chroot.ErrNotRoot
+	}
+	if len(o.Packages) == 0 {
+		return rep, errors.New("no packages to install")
+	}
+	pkgs, err := readHeaders(o.Packages)
+	if err != nil {
+		return rep, err
+	}
+	tools, err := toolsClosure(pkgs)
+	if err != nil {
+		return rep, err
+	}
+	for _, p := range tools {
+		if err := unpack(ctx, p, o.Tools); err != nil {
+			return rep, fmt.Errorf("unpacking %s into the tools tree: %w", p.nevra, err)
+		}
+		rep.Tools = append(rep.Tools, p.nevra)
+	}
+	if err := prepareRoot(o.Root); err != nil {
+		return rep, err
+	}
+
+	// Packages are bound into the tools tree one directory at a time (the
+	// cache may spread them over several).
+	var binds []chroot.Bind
+	dirs := map[string]string{}
+	var args []string
+	for _, p := range pkgs {
+		d := filepath.Dir(p.path)
+		m, ok := dirs[d]
+		if !ok {
+			m = fmt.Sprintf("%s/%d", pkgMount, len(dirs))
+			dirs[d] = m
+			binds = append(binds, chroot.Bind{Host: d, Target: m, ReadOnly: true})
+		}
+		args = append(args, m+"/"+filepath.Base(p.path))
+	}
+	binds = append(binds,
+		chroot.Bind{Host: o.Root, Target: imageMount},
+		chroot.Bind{Host: "/dev", Target: imageMount + "/dev"},
+		chroot.Bind{Host: "/proc", Target: imageMount + "/proc"},
+		chroot.Bind{Host: "/sys", Target: imageMount + "/sys", ReadOnly: true},
+	)
+	spec := chroot.Spec{Root: o.Tools, Binds: binds, Env: append(append([]string{}, chroot.DefaultEnv...), "KERNEL_INSTALL_BYPASS=1")}
+	var out bytes.Buffer
+	logw := io.Writer(&out)
+	if o.Log != nil {
+		logw = io.MultiWriter(&out, o.Log)
+	}
+	// kiln verified every signature and digest before this point, against
+	// the profile's keys; the image's rpmdb has no keys yet.
+	argv := append([]string{"rpm", "--root", imageMount, "--install", "--nosignature", "--verbose"}, args...)
+	if err := chroot.Run(ctx, spec, argv, logw, logw); err != nil {
+		return rep, fmt.Errorf("rpm transaction: %w\n%s", err, tail(out.String(), 20))
+	}
+	var q bytes.Buffer
+	qf := `%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`
+	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools, Binds: []chroot.Bind{{Host: o.Root, Target: imageMount, ReadOnly: true}}},
+		[]string{"rpm", "--root", imageMount, "-qa", "--qf", qf}, &q, &out); err != nil {
+		return rep, fmt.Errorf("reading the image's rpmdb: %w", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(q.String()), "\n") {
+		if l != "" && !strings.HasPrefix(l, "gpg-pubkey-") {
+			rep.Installed = append(rep.Installed, normalizeEpoch(l))
+		}
+	}
+	sort.Strings(rep.Installed)
+	var want []string
+	for _, p := range o.Packages {
+		want = append(want, normalizeEpoch(p.NEVRA))
+	}
+	sort.Strings(want)
+	if strings.Join(want, "\n") != strings.Join(rep.Installed, "\n") {
+		return rep, fmt.Errorf("the image's rpmdb does not list exactly the locked packages: %s", diff(want, rep.Installed))
+	}
+	return rep, nil
+}
+
+// normalizeEpoch drops an explicit "0:" epoch, which rpm prints for
+// packages that declare Epoch: 0 and the lock leaves out.
+func normalizeEpoch(nevra string) string {
+	if i := strings.Index(nevra, "-0:"); i >= 0 {
+		return nevra[:i+1] + nevra[i+3:]
+	}
+	return nevra
+}
+
+func diff(want, got []string) string {
+	g := map[string]bool{}
+	for _, s := range got {
+		g[s] = true
+	}
+	w := map[string]bool{}
+	var missing, extra []string
+	for _, s := range want {
+		w[s] = true
+		if !g[s] {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range got {
+		if !w[s] {
+			extra = append(extra, s)
+		}
+	}
+	return fmt.Sprintf("missing %v, unexpected %v", missing, extra)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// prepareRoot creates the image root and masks the kernel-install plugins.
+func prepareRoot(root string) error {
+	if ents, err := os.ReadDir(root); err == nil && len(ents) > 0 {
+		return fmt.Errorf("image root %s is not empty", root)
+	}
+	d := filepath.Join(root, "etc/kernel/install.d")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	for _, p := range kernelInstallPlugins {
+		if err := os.Symlink("/dev/null", filepath.Join(d, p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnmaskKernelInstall removes the masks Install put in place, so the
+// booted image behaves as the distribution ships it.
+func UnmaskKernelInstall(root string) error {
+	d := filepath.Join(root, "etc/kernel/install.d")
+	for _, p := range kernelInstallPlugins {
+		q := filepath.Join(d, p)
+		if t, err := os.Readlink(q); err == nil && t == "/dev/null" {
+			if err := os.Remove(q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type pkgInfo struct {
+	nevra    string
+	name     string
+	path     string
+	provides []string
+	requires []string
+	files    []string
+}
+
+func readHeaders(in []Package) ([]*pkgInfo, error) {
+	var out []*pkgInfo
+	for _, p := range in {
+		f, err := os.Open(p.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.NEVRA, err)
+		}
+		h, err := header.Read(bufio.NewReader(f))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", p.NEVRA, p.Path, err)
+		}
+		info := &pkgInfo{nevra: p.NEVRA, name: h.Header.Name(), path: p.Path}
+		prov, err := h.Header.Provides()
+		if err != nil {
+			return nil, fmt.Errorf("%s: provides: %w", p.NEVRA, err)
+		}
+		for _, d := range prov {
+			info.provides = append(info.provides, d.Name)
+		}
+		req, err := h.Header.Requires()
+		if err != nil {
+			return nil, fmt.Errorf("%s: requires: %w", p.NEVRA, err)
+		}
+		for _, d := range req {
+			if d.Sense&header.SenseRPMLib != 0 || strings.HasPrefix(d.Name, "rpmlib(") || strings.HasPrefix(d.Name, "(") {
+				continue
+			}
+			info.requires = append(info.requires, d.Name)
+		}
+		base, _ := h.Header.Strings(header.TagBaseNames)
+		dirs, _ := h.Header.Strings(header.TagDirNames)
+		idx, _ := h.Header.Uint32s(header.TagDirIndexes)
+		for i, b := range base {
+			if i < len(idx) && int(idx[i]) < len(dirs) {
+				info.files = append(info.files, dirs[idx[i]]+b)
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// toolsClosure is "rpm" and everything it requires, among the locked
+// packages. Rich dependencies are skipped: rpm's own runtime needs are
+// plain ones in every distribution kiln targets.
+func toolsClosure(pkgs []*pkgInfo) ([]*pkgInfo, error) {
+	byCap := map[string]*pkgInfo{}
+	for _, p := range pkgs {
+		byCap[p.name] = p
+		for _, c := range p.provides {
+			if _, ok := byCap[c]; !ok {
+				byCap[c] = p
+			}
+		}
+		for _, f := range p.files {
+			if _, ok := byCap[f]; !ok {
+				byCap[f] = p
+			}
+		}
+	}
+	root, ok := byCap["rpm"]
+	if !ok {
+		return nil, errors.New(`the locked packages have no "rpm": kiln installs with the target's own rpm, so add rpm to the profile's packages`)
+	}
+	seen := map[*pkgInfo]bool{}
+	var order []*pkgInfo
+	queue := []*pkgInfo{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		order = append(order, p)
+		for _, r := range p.requires {
+			q, ok := byCap[r]
+			if !ok && strings.HasPrefix(r, "/") {
+				// A file dependency through a symlinked directory
+				// (/bin/sh provided as /usr/bin/sh).
+				q, ok = byCap[path.Join("/usr", r)]
+			}
+			if ok && !seen[q] {
+				queue = append(queue, q)
+			}
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].nevra < order[j].nevra })
+	return order, nil
+}
+
+func unpack(ctx context.Context, p *pkgInfo, dir string) error {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	h, err := header.Read(r)
+	if err != nil {
+		return err
+	}
+	_, err = payload.Extract(ctx, r, h.Header, dir, payload.Options{})
+	return err
+}
