@@ -26,12 +26,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Bind makes a host directory visible inside the tree.
+// Bind makes a host directory visible inside the tree, or mounts a
+// private API filesystem there.
 type Bind struct {
-	Host     string // directory on the host
+	Host     string // directory on the host; unused for Proc and Dev
 	Target   string // absolute path inside the tree; created if missing
 	ReadOnly bool
+	Type     MountType
 }
+
+// MountType says what a Bind mounts.
+type MountType int
+
+// Mount types: a bind of a host directory, a new proc instance, or a
+// private /dev (a tmpfs with only null, zero, full, random, urandom, tty
+// and ptmx), so nothing in the tree can change the host's devices.
+const (
+	BindMount MountType = iota
+	Proc
+	Dev
+)
 
 // Spec describes the tree a command runs in.
 type Spec struct {
@@ -101,15 +115,21 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 	mounts := []mnt{
 		{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 		{"/sys", "/sys", "", unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY, ""},
-		{"/dev", "/dev", "", unix.MS_BIND | unix.MS_REC, ""},
+		{"kiln-dev", "/dev", "tmpfs", unix.MS_NOSUID | unix.MS_NOEXEC, "mode=0755"},
 		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
 		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	}
 	for _, b := range spec.Binds {
-		flags := uintptr(unix.MS_BIND | unix.MS_REC)
-		mounts = append(mounts, mnt{b.Host, b.Target, "", flags, ""})
-		if b.ReadOnly {
-			mounts = append(mounts, mnt{"", b.Target, "", unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY, ""})
+		switch b.Type {
+		case Proc:
+			mounts = append(mounts, mnt{"proc", b.Target, "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""})
+		case Dev:
+			mounts = append(mounts, mnt{"kiln-dev", b.Target, "tmpfs", unix.MS_NOSUID | unix.MS_NOEXEC, "mode=0755"})
+		default:
+			mounts = append(mounts, mnt{b.Host, b.Target, "", unix.MS_BIND | unix.MS_REC, ""})
+			if b.ReadOnly {
+				mounts = append(mounts, mnt{"", b.Target, "", unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY, ""})
+			}
 		}
 	}
 	// The namespace normally dies with this thread, but Go keeps the
@@ -134,6 +154,11 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 		}
 		if m.flags&unix.MS_REMOUNT == 0 {
 			mounted = append(mounted, target)
+		}
+		if m.src == "kiln-dev" {
+			if err := populateDev(target); err != nil {
+				return err
+			}
 		}
 	}
 	env := spec.Env
@@ -226,4 +251,37 @@ func Confine(root, p string) (string, error) {
 		parts = append(strings.Split(strings.Trim(target, "/"), "/"), parts...)
 	}
 	return filepath.Join(root, resolved), nil
+}
+
+// populateDev fills a private /dev with the nodes programs and rpm
+// scriptlets expect.
+func populateDev(dir string) error {
+	for _, n := range []struct {
+		name         string
+		major, minor uint32
+		mode         uint32
+	}{
+		{"null", 1, 3, 0o666}, {"zero", 1, 5, 0o666}, {"full", 1, 7, 0o666},
+		{"random", 1, 8, 0o666}, {"urandom", 1, 9, 0o666}, {"tty", 5, 0, 0o666}, {"ptmx", 5, 2, 0o666},
+	} {
+		p := filepath.Join(dir, n.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|n.mode, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("chroot: creating /dev/%s: %w", n.name, err)
+		}
+		if err := unix.Chmod(p, n.mode); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	os.Chmod(filepath.Join(dir, "shm"), 0o1777)
+	for l, t := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(t, filepath.Join(dir, l)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

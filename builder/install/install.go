@@ -108,9 +108,10 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	}
 	binds = append(binds,
 		chroot.Bind{Host: o.Root, Target: imageMount},
-		chroot.Bind{Host: "/dev", Target: imageMount + "/dev"},
-		chroot.Bind{Host: "/proc", Target: imageMount + "/proc"},
-		chroot.Bind{Host: "/sys", Target: imageMount + "/sys", ReadOnly: true},
+		// Scriptlets get a private /dev and their own /proc; no /sys, so
+		// nothing they run can reach the build host's devices or sysfs.
+		chroot.Bind{Type: chroot.Dev, Target: imageMount + "/dev"},
+		chroot.Bind{Type: chroot.Proc, Target: imageMount + "/proc"},
 	)
 	spec := chroot.Spec{Root: o.Tools, Binds: binds, Env: append(append([]string{}, chroot.DefaultEnv...), "KERNEL_INSTALL_BYPASS=1")}
 	var out bytes.Buffer
