@@ -106,11 +106,11 @@ type Secrets struct {
 	BootstrapToken string `yaml:"bootstrapToken" json:"bootstrapToken"`
 	// CACertHash is kubeadm's discovery-token-ca-cert-hash:
 	// "sha256:" + hex(sha256(SubjectPublicKeyInfo DER of the Kubernetes CA)).
-	CACertHash     string    `yaml:"caCertHash" json:"caCertHash"`
-	KubernetesCA   CertKey   `yaml:"kubernetesCA" json:"kubernetesCA"`
-	FrontProxyCA   *CertKey  `yaml:"frontProxyCA,omitempty" json:"frontProxyCA,omitempty"`
-	EtcdCA         *CertKey  `yaml:"etcdCA,omitempty" json:"etcdCA,omitempty"`
-	ServiceAccount *KeyPair  `yaml:"serviceAccount,omitempty" json:"serviceAccount,omitempty"`
+	CACertHash     string   `yaml:"caCertHash" json:"caCertHash"`
+	KubernetesCA   CertKey  `yaml:"kubernetesCA" json:"kubernetesCA"`
+	FrontProxyCA   *CertKey `yaml:"frontProxyCA,omitempty" json:"frontProxyCA,omitempty"`
+	EtcdCA         *CertKey `yaml:"etcdCA,omitempty" json:"etcdCA,omitempty"`
+	ServiceAccount *KeyPair `yaml:"serviceAccount,omitempty" json:"serviceAccount,omitempty"`
 }
 
 // CertKey is a PEM certificate and, on control planes, its PEM private key.
