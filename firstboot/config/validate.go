@@ -519,6 +519,23 @@ func isInterfaceName(s string) bool {
 	return s != "" && len(s) < 16 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
 }
 
+// CheckNodeName reports whether name is usable as a node name (node.name,
+// a peer's name): a DNS-1123 subdomain, as Kubernetes requires.
+func CheckNodeName(name string) error {
+	if !isDNSSubdomain(name) {
+		return fmt.Errorf("%q is not a DNS-1123 node name (lower-case letters, digits, '-' and '.')", name)
+	}
+	return nil
+}
+
+// CheckInterfaceName reports whether name is a valid Linux interface name.
+func CheckInterfaceName(name string) error {
+	if !isInterfaceName(name) {
+		return fmt.Errorf("%q is not a network interface name", name)
+	}
+	return nil
+}
+
 // checkQualifiedName checks a Kubernetes label or taint key: [prefix/]name.
 func checkQualifiedName(k string) error {
 	prefix, name, hasPrefix := strings.Cut(k, "/")
