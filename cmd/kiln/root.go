@@ -33,6 +33,8 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", defaultCacheDir(), "where repository metadata and packages are cached (env KILN_CACHE_DIR)")
 	root.AddCommand(
 		newVersionCommand(),
+		newClusterCommand(),
+		newMetadataCommand(),
 	)
 	return root
 }
