@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -211,5 +212,39 @@ func TestClusterHelpHasExamples(t *testing.T) {
 		if !strings.Contains(out, "Examples:\n  kiln ") {
 			t.Errorf("kiln %s has no example:\n%s", strings.Join(args, " "), out)
 		}
+	}
+}
+
+// TestDocCommandMakesDocCluster runs the `kiln cluster new` command shown in
+// docs/metadata.md and checks it writes the cluster.yaml shown there (the
+// CA hash aside: the keys are new each time).
+func TestDocCommandMakesDocCluster(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metadata.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdRE := regexp.MustCompile("(?s)Made with:\n\n```sh\n(kiln cluster new .*?-o prod/)\n")
+	m := cmdRE.FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/metadata.md has no `kiln cluster new` example")
+	}
+	dir := filepath.Join(t.TempDir(), "prod")
+	args := strings.Fields(strings.ReplaceAll(string(m[1]), "\\\n", " "))[1:]
+	args[len(args)-1] = dir
+	if _, err := run(t, args...); err != nil {
+		t.Fatalf("kiln %s: %v", strings.Join(args, " "), err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specRE := regexp.MustCompile("(?s)<!-- BEGIN GENERATED: cluster.yaml -->\n```yaml\n(.*?)```")
+	want := specRE.FindSubmatch(doc)
+	if want == nil {
+		t.Fatal("docs/metadata.md has no cluster.yaml example")
+	}
+	hash := regexp.MustCompile(`(?m)^caCertHash: .*$`)
+	if g, w := hash.ReplaceAll(got, nil), hash.ReplaceAll(want[1], nil); !bytes.Equal(g, w) {
+		t.Errorf("the documented command writes\n%s\nbut the documentation shows\n%s", got, want[1])
 	}
 }

@@ -395,6 +395,9 @@ func (c *NodeConfig) validateNode(errs *errorList) {
 		if err := checkQualifiedName(k); err != nil {
 			errs.add(f, "key %v", err)
 		}
+		if err := checkKubeletLabel(k); err != nil {
+			errs.add(f, "%v", err)
+		}
 		if v := n.Labels[k]; v != "" && (len(v) > 63 || !labelNameRE.MatchString(v)) {
 			errs.add(f, "value %q is not a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)", v)
 		}
@@ -547,6 +550,34 @@ func checkQualifiedName(k string) error {
 	}
 	if name == "" || len(name) > 63 || !labelNameRE.MatchString(name) {
 		return fmt.Errorf("%q is not a qualified name (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, optionally prefixed by a DNS name and '/')", k)
+	}
+	return nil
+}
+
+// kubeletLabels are the labels in the kubernetes.io and k8s.io namespaces
+// that the kubelet may set on its own Node (--node-labels), as the
+// NodeRestriction admission plugin allows.
+var kubeletLabels = map[string]bool{
+	"kubernetes.io/hostname": true, "kubernetes.io/os": true, "kubernetes.io/arch": true,
+	"beta.kubernetes.io/os": true, "beta.kubernetes.io/arch": true, "beta.kubernetes.io/instance-type": true,
+	"node.kubernetes.io/instance-type": true,
+	"topology.kubernetes.io/zone": true, "topology.kubernetes.io/region": true,
+	"failure-domain.beta.kubernetes.io/zone": true, "failure-domain.beta.kubernetes.io/region": true,
+}
+
+// checkKubeletLabel refuses labels the kubelet would be refused (it then
+// fails to start), such as node-role.kubernetes.io/worker.
+func checkKubeletLabel(key string) error {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok || kubeletLabels[key] {
+		return nil
+	}
+	inNS := func(ns string) bool { return prefix == ns || strings.HasSuffix(prefix, "."+ns) }
+	if prefix == "node-restriction.kubernetes.io" || inNS("kubernetes.io") || inNS("k8s.io") {
+		if (inNS("kubelet.kubernetes.io") || inNS("node.kubernetes.io")) && prefix != "node-restriction.kubernetes.io" {
+			return nil
+		}
+		return fmt.Errorf("the kubelet may not set %q on its node: under kubernetes.io and k8s.io only node.kubernetes.io/*, kubelet.kubernetes.io/* and the well-known topology, os and arch labels are allowed (node-role labels must be set through the API)", key)
 	}
 	return nil
 }
