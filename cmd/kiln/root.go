@@ -34,6 +34,8 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 	root.AddCommand(
 		newVersionCommand(),
 		newProfilesCommand(),
+		newClusterCommand(),
+		newMetadataCommand(),
 	)
 	return root
 }

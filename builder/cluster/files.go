@@ -1,0 +1,268 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/kiln-build/kiln/firstboot/config"
+)
+
+// The bundle's layout. pki/ mirrors /etc/kubernetes/pki, so its files can
+// be copied onto a control plane as they are.
+const (
+	SpecFile           = "cluster.yaml"
+	TokenFile          = "token"
+	CACertFile         = "pki/ca.crt"
+	CAKeyFile          = "pki/ca.key"
+	FrontProxyCertFile = "pki/front-proxy-ca.crt"
+	FrontProxyKeyFile  = "pki/front-proxy-ca.key"
+	EtcdCACertFile     = "pki/etcd/ca.crt"
+	EtcdCAKeyFile      = "pki/etcd/ca.key"
+	SAPublicKeyFile    = "pki/sa.pub"
+	SAPrivateKeyFile   = "pki/sa.key"
+)
+
+// maxFileSize bounds what Load reads from any bundle file.
+const maxFileSize = 1 << 20
+
+// WriteMode says what Write does when the directory already holds a bundle.
+type WriteMode int
+
+// The write modes.
+const (
+	// CreateOnly refuses to replace an existing bundle (ErrExists).
+	CreateOnly WriteMode = iota
+	// Replace swaps an existing bundle for the new one.
+	Replace
+)
+
+func (b *Bundle) files() ([]string, map[string][]byte, error) {
+	spec, err := config.MarshalYAML(&b.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	content := map[string][]byte{
+		SpecFile:           spec,
+		TokenFile:          []byte(b.Token + "\n"),
+		CACertFile:         []byte(b.KubernetesCA.Cert),
+		CAKeyFile:          []byte(b.KubernetesCA.Key),
+		FrontProxyCertFile: []byte(b.FrontProxyCA.Cert),
+		FrontProxyKeyFile:  []byte(b.FrontProxyCA.Key),
+		EtcdCACertFile:     []byte(b.EtcdCA.Cert),
+		EtcdCAKeyFile:      []byte(b.EtcdCA.Key),
+		SAPublicKeyFile:    []byte(b.ServiceAccount.PublicKey),
+		SAPrivateKeyFile:   []byte(b.ServiceAccount.PrivateKey),
+	}
+	order := []string{SpecFile, TokenFile, CACertFile, CAKeyFile, FrontProxyCertFile, FrontProxyKeyFile,
+		EtcdCACertFile, EtcdCAKeyFile, SAPublicKeyFile, SAPrivateKeyFile}
+	return order, content, nil
+}
+
+// Write stores the bundle in dir (directories 0700, files 0600). It builds
+// the whole bundle in a temporary directory beside dir and renames it into
+// place, so dir never holds half a bundle. An existing empty dir is taken;
+// an existing bundle is replaced only with Replace; any other existing
+// directory is refused, so a mistyped -o never deletes unrelated files.
+func (b *Bundle) Write(dir string, mode WriteMode) error {
+	if err := b.check(); err != nil {
+		return fmt.Errorf("writing cluster bundle %s: %w", dir, err)
+	}
+	order, content, err := b.files()
+	if err != nil {
+		return fmt.Errorf("writing cluster bundle %s: %w", dir, err)
+	}
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	defer os.RemoveAll(tmp) // after a successful rename, tmp no longer exists
+	for _, name := range order {
+		if err := writeFile(filepath.Join(tmp, name), content[name]); err != nil {
+			return fmt.Errorf("writing cluster bundle: %w", err)
+		}
+	}
+	if err := syncDir(tmp); err != nil {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+
+	// rename(2) onto an empty directory succeeds and onto a non-empty one
+	// fails, which is exactly CreateOnly, without a check-then-act race.
+	// (os.Rename refuses any existing directory, so call rename(2) itself.)
+	err = renameDir(tmp, dir)
+	if err == nil {
+		return syncDir(parent)
+	}
+	if !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, SpecFile)); serr != nil {
+		return fmt.Errorf("writing cluster bundle: %s is not empty and holds no %s; refusing to replace it", dir, SpecFile)
+	}
+	if mode != Replace {
+		return fmt.Errorf("writing cluster bundle %s: %w", dir, ErrExists)
+	}
+	old, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".old-")
+	if err != nil {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	if err := os.Rename(dir, filepath.Join(old, "bundle")); err != nil {
+		os.Remove(old)
+		return fmt.Errorf("writing cluster bundle: moving the old bundle aside: %w", err)
+	}
+	if err := renameDir(tmp, dir); err != nil {
+		// Put the old bundle back rather than leave nothing.
+		if rerr := os.Rename(filepath.Join(old, "bundle"), dir); rerr == nil {
+			os.Remove(old)
+		}
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("writing cluster bundle: %w", err)
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("removing the replaced bundle %s: %w", old, err)
+	}
+	return nil
+}
+
+// SaveSpec rewrites dir's cluster.yaml from b.Spec (after AddNode), by
+// temporary file and rename. dir must hold this same cluster (same CA).
+func (b *Bundle) SaveSpec(dir string) error {
+	if err := b.check(); err != nil {
+		return fmt.Errorf("saving %s: %w", filepath.Join(dir, SpecFile), err)
+	}
+	onDisk, err := Load(dir)
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", filepath.Join(dir, SpecFile), err)
+	}
+	if onDisk.Spec.CACertHash != b.Spec.CACertHash {
+		return fmt.Errorf("saving %s: the bundle there has another CA (%s, not %s)", filepath.Join(dir, SpecFile), onDisk.Spec.CACertHash, b.Spec.CACertHash)
+	}
+	spec, err := config.MarshalYAML(&b.Spec)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, SpecFile)
+	f, err := os.CreateTemp(dir, "."+SpecFile+".tmp-")
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if err := writeAndClose(f, spec); err != nil {
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// Load reads a bundle written by Write and checks it whole: cluster.yaml
+// strictly decoded and valid, every key matching its certificate, the CA
+// hash matching the CA. A *config.Error in the result names a cluster.yaml
+// field; other errors name the file.
+func Load(dir string) (*Bundle, error) {
+	read := func(name string) (string, error) {
+		path := filepath.Join(dir, name)
+		f, err := os.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("reading cluster bundle: %w", err)
+		}
+		defer f.Close()
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(io.LimitReader(f, maxFileSize+1)); err != nil {
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+		if buf.Len() > maxFileSize {
+			return "", fmt.Errorf("reading %s: larger than %d bytes", path, maxFileSize)
+		}
+		return buf.String(), nil
+	}
+	var b Bundle
+	spec, err := read(SpecFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := config.Unmarshal([]byte(spec), &b.Spec); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, SpecFile), err)
+	}
+	token, err := read(TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	b.Token = strings.TrimSpace(token)
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{CACertFile, &b.KubernetesCA.Cert}, {CAKeyFile, &b.KubernetesCA.Key},
+		{FrontProxyCertFile, &b.FrontProxyCA.Cert}, {FrontProxyKeyFile, &b.FrontProxyCA.Key},
+		{EtcdCACertFile, &b.EtcdCA.Cert}, {EtcdCAKeyFile, &b.EtcdCA.Key},
+		{SAPublicKeyFile, &b.ServiceAccount.PublicKey}, {SAPrivateKeyFile, &b.ServiceAccount.PrivateKey},
+	} {
+		if *f.dst, err = read(f.name); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("checking cluster bundle %s: %w", dir, err)
+	}
+	return &b, nil
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return writeAndClose(f, data)
+}
+
+func writeAndClose(f *os.File, data []byte) error {
+	if err := f.Chmod(0o600); err != nil { // CreateTemp and umask aside, bundle files are 0600
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+func renameDir(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kiln-build/kiln/firstboot/config"
+)
+
+// run executes the kiln command line in-process and returns stdout and the
+// error as main would print it.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func newSeedCluster(t *testing.T, extra ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "prod")
+	args := append([]string{"cluster", "new", "--name", "prod", "--kubernetes-version", "v1.34.2", "--vip", "10.31.100.100",
+		"--control-plane", "m1=10.31.100.61", "--control-plane", "m2=10.31.100.62", "--control-plane", "m3=10.31.100.63",
+		"--worker", "w1=10.31.100.101", "-o", dir}, extra...)
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("kiln %s: %v", strings.Join(args, " "), err)
+	}
+	if !strings.HasPrefix(out, "wrote cluster bundle "+dir) {
+		t.Errorf("cluster new printed %q", out)
+	}
+	return dir
+}
+
+func TestClusterNewShowMetadata(t *testing.T) {
+	dir := newSeedCluster(t, "--prefix", "24", "--gateway", "10.31.100.1", "--dns", "10.31.0.53", "--interface", "ens192", "--ntp", "10.31.0.1,ntp.example.com")
+
+	out, err := run(t, "cluster", "show", "--cluster", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"endpoint:       10.31.100.100:8443", "keepalived-haproxy, VRRP router 51", "pods 10.244.0.0/16", "cni flannel",
+		"static /24, gateway 10.31.100.1, dns 10.31.0.53", "m1    control-plane  10.31.100.61   bootstraps", "w1    worker         10.31.100.101"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster show lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "PRIVATE") {
+		t.Error("cluster show printed a key")
+	}
+
+	out, err = run(t, "cluster", "show", "--cluster", dir, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Name          string `json:"name"`
+		ControlPlanes []struct{ Name, Address string }
+		Workers       []struct{ Name, Address string }
+		NodeNetwork   struct{ Interface string }
+		NTPServers    []string `json:"ntpServers"`
+	}
+	if err := json.Unmarshal([]byte(out), &spec); err != nil {
+		t.Fatalf("cluster show -o json: %v\n%s", err, out)
+	}
+	if spec.Name != "prod" || len(spec.ControlPlanes) != 3 || spec.Workers[0].Name != "w1" || spec.NodeNetwork.Interface != "ens192" || len(spec.NTPServers) != 2 {
+		t.Errorf("cluster show -o json: %+v", spec)
+	}
+
+	// Worker metadata: valid, static, and without any key.
+	out, err = run(t, "metadata", "--cluster", dir, "--node", "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1, err := config.Parse([]byte(out))
+	if err != nil {
+		t.Fatalf("metadata w1 does not parse: %v", err)
+	}
+	if w1.Node.Role != config.RoleWorker || w1.Node.Network.Address != "10.31.100.101/24" || w1.Cluster.LoadBalancer.Interface != "ens192" || strings.Contains(out, "PRIVATE KEY") {
+		t.Errorf("metadata w1:\n%s", out)
+	}
+
+	// Control-plane metadata in JSON carries the keys.
+	out, err = run(t, "metadata", "--cluster", dir, "--node", "m2", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := config.Parse([]byte(out))
+	if err != nil {
+		t.Fatalf("metadata m2 -o json does not parse: %v", err)
+	}
+	if m2.Cluster.Secrets.EtcdCA == nil || !json.Valid([]byte(out)) {
+		t.Errorf("metadata m2 -o json lacks the etcd CA")
+	}
+
+	// The guestinfo form decodes to the YAML document.
+	yamlDoc, _ := run(t, "metadata", "--cluster", dir, "--node", "m1")
+	for _, enc := range []string{"base64", "gzip+base64"} {
+		out, err = run(t, "metadata", "--cluster", dir, "--node", "m1", "--encoding", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(out, "\n") != 1 {
+			t.Errorf("--encoding %s printed more than one line", enc)
+		}
+		back, err := config.Decode(strings.TrimSpace(out), config.Encoding(enc))
+		if err != nil || string(back) != yamlDoc {
+			t.Errorf("--encoding %s does not decode to the YAML document (%v)", enc, err)
+		}
+	}
+}
+
+func TestClusterAddNode(t *testing.T) {
+	dir := newSeedCluster(t)
+	out, err := run(t, "cluster", "add-node", "--cluster", dir, "--worker", "w2=10.31.100.102", "--worker", "w3=10.31.100.103", "--control-plane", "m4=10.31.100.64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "cluster prod: control planes: 4, workers: 3\n" {
+		t.Errorf("add-node printed %q", out)
+	}
+	out, _ = run(t, "cluster", "show", "--cluster", dir)
+	if !strings.Contains(out, "w3    worker         10.31.100.103") || !strings.Contains(out, "m4    control-plane  10.31.100.64") {
+		t.Errorf("show after add-node:\n%s", out)
+	}
+	if _, err := run(t, "metadata", "--cluster", dir, "--node", "w3"); err != nil {
+		t.Errorf("metadata for the added node: %v", err)
+	}
+	spec, _ := os.ReadFile(filepath.Join(dir, "cluster.yaml"))
+	_, err = run(t, "cluster", "add-node", "--cluster", dir, "--worker", "w2=10.31.100.110")
+	wantErr(t, err, `--worker "w2=10.31.100.110": "w2" is already workers[1]`)
+	if after, _ := os.ReadFile(filepath.Join(dir, "cluster.yaml")); !bytes.Equal(spec, after) {
+		t.Error("a failed add-node changed cluster.yaml")
+	}
+}
+
+func wantErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	if got := oneLine(err); got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+	if exitCode(err) != 2 {
+		t.Errorf("exit code %d for %q, want 2 (usage)", exitCode(err), want)
+	}
+}
+
+func TestClusterErrorsNameFlags(t *testing.T) {
+	base := []string{"cluster", "new", "--name", "prod", "--kubernetes-version", "v1.34.2", "--vip", "10.31.100.100", "--control-plane", "m1=10.31.100.61"}
+	out := filepath.Join(t.TempDir(), "x")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "new", "-o", out}, "--name is required"},
+		{append(base[:6:6], "--control-plane", "m1=10.31.100.61", "-o", out), "--vip is required"},
+		{append(base[:8:8], "-o", out), "--control-plane is required (NAME=IP, once per control plane, bootstrap node first)"},
+		{append(base, "-o", out, "--worker", "w1"), `--worker "w1": want NAME=IP`},
+		{append(base, "-o", out, "--worker", "w1=10.0.0.300"), `--worker "w1=10.0.0.300": "10.0.0.300" is not an IP address`},
+		{append(base[:2:2], "--name", "prod", "--kubernetes-version", "1.34", "--vip", "10.31.100.100", "--control-plane", "m1=10.31.100.61", "-o", out), `--kubernetes-version: "1.34" is not a Kubernetes release (want vX.Y.Z, e.g. v1.34.2)`},
+		{append(base, "-o", out, "--lb", "kube-vip", "--port", "8443"), `--port: 8443: kube-vip leads the VIP straight to kube-apiserver, so the port must be 6443`},
+		{append(base, "-o", out, "--cni", "weave"), `--cni: "weave" is not a CNI kiln installs (want flannel, calico or none)`},
+		{append(base, "-o", out, "--pod-subnet", "10.244.0.0/33"), `--pod-subnet: "10.244.0.0/33" is not a CIDR subnet (e.g. 10.244.0.0/16)`},
+		{append(base, "-o", out, "--gateway", "10.31.100.1"), `--gateway: needs static addressing (a prefix length)`},
+		{append(base, "-o", out, "--prefix", "24", "--gateway", "10.31.101.1"), `--gateway: 10.31.101.1 is outside m1's network 10.31.100.0/24`},
+		{append(base, "-o", out, "--port", "x"), `invalid argument "x" for "--port" flag: strconv.ParseInt: parsing "x": invalid syntax`},
+		{[]string{"cluster", "show"}, "--cluster is required"},
+		{[]string{"cluster", "show", "--cluster", out, "-o", "xml"}, `--output "xml": want text or json`},
+		{[]string{"metadata", "--cluster", out}, "--node is required"},
+		{[]string{"metadata", "--cluster", out, "--node", "m1", "--encoding", "zip"}, `--encoding "zip": want base64 or gzip+base64`},
+		{[]string{"cluster", "add-node", "--cluster", out}, "give at least one --worker or --control-plane NAME=IP"},
+	} {
+		_, err := run(t, c.args...)
+		wantErr(t, err, c.want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("a failed cluster new left a directory behind")
+	}
+
+	dir := newSeedCluster(t)
+	_, err := run(t, "metadata", "--cluster", dir, "--node", "w9")
+	wantErr(t, err, `--node "w9": no such node in cluster prod (see kiln cluster show)`)
+	_, err = run(t, append(base, "-o", dir)...)
+	wantErr(t, err, dir+" already holds a cluster bundle; use --force to replace it (its CAs will be lost)")
+	if _, err := run(t, append(base, "-o", dir, "--force")...); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+	_, err = run(t, "cluster", "show", "--cluster", filepath.Join(t.TempDir(), "none"))
+	if err == nil || !strings.Contains(err.Error(), "cluster.yaml: no such file or directory") {
+		t.Errorf("show of a missing bundle: %v", err)
+	}
+}
+
+func TestClusterHelpHasExamples(t *testing.T) {
+	for _, args := range [][]string{{"cluster", "--help"}, {"cluster", "new", "--help"}, {"cluster", "add-node", "--help"}, {"cluster", "show", "--help"}, {"metadata", "--help"}} {
+		out, err := run(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "Examples:\n  kiln ") {
+			t.Errorf("kiln %s has no example:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestDocCommandMakesDocCluster runs the `kiln cluster new` command shown in
+// docs/metadata.md and checks it writes the cluster.yaml shown there (the
+// CA hash aside: the keys are new each time).
+func TestDocCommandMakesDocCluster(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metadata.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdRE := regexp.MustCompile("(?s)Made with:\n\n```sh\n(kiln cluster new .*?-o prod/)\n")
+	m := cmdRE.FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/metadata.md has no `kiln cluster new` example")
+	}
+	dir := filepath.Join(t.TempDir(), "prod")
+	args := strings.Fields(strings.ReplaceAll(string(m[1]), "\\\n", " "))[1:]
+	args[len(args)-1] = dir
+	if _, err := run(t, args...); err != nil {
+		t.Fatalf("kiln %s: %v", strings.Join(args, " "), err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specRE := regexp.MustCompile("(?s)<!-- BEGIN GENERATED: cluster.yaml -->\n```yaml\n(.*?)```")
+	want := specRE.FindSubmatch(doc)
+	if want == nil {
+		t.Fatal("docs/metadata.md has no cluster.yaml example")
+	}
+	hash := regexp.MustCompile(`(?m)^caCertHash: .*$`)
+	if g, w := hash.ReplaceAll(got, nil), hash.ReplaceAll(want[1], nil); !bytes.Equal(g, w) {
+		t.Errorf("the documented command writes\n%s\nbut the documentation shows\n%s", got, want[1])
+	}
+}

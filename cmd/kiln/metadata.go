@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kiln-build/kiln/builder/cluster"
+	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/spf13/cobra"
+)
+
+func newMetadataCommand() *cobra.Command {
+	var dir, node, output, encoding string
+	cmd := &cobra.Command{
+		Use:   "metadata",
+		Short: "Print one node's metadata (a NodeConfig) from a cluster bundle",
+		Long: `Print the NodeConfig the kiln-firstboot agent reads on the named node's first
+boot: the cluster, the node's role and network, and its secrets (control
+planes get the CA and service-account keys; workers only the bootstrap token,
+CA hash and CA certificate). See docs/metadata.md for the schema and the
+delivery channels.
+
+--encoding prints the value for a string channel such as vSphere's
+guestinfo.kiln.metadata; set guestinfo.kiln.metadata.encoding to the same
+name.`,
+		Example: `  kiln metadata --cluster prod/ --node m1 > m1.yaml
+  kiln metadata --cluster prod/ --node w1 -o json
+  govc vm.change -vm w1 -e guestinfo.kiln.metadata="$(kiln metadata --cluster prod/ --node w1 --encoding gzip+base64)" \
+    -e guestinfo.kiln.metadata.encoding=gzip+base64`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usageError{errors.New("--cluster is required")}
+			}
+			if node == "" {
+				return usageError{errors.New("--node is required")}
+			}
+			if output != "yaml" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: want yaml or json", output)}
+			}
+			var enc config.Encoding
+			switch encoding {
+			case "":
+			case string(config.EncodingBase64), string(config.EncodingGzipBase64):
+				enc = config.Encoding(encoding)
+			default:
+				return usageError{fmt.Errorf("--encoding %q: want base64 or gzip+base64", encoding)}
+			}
+			b, err := cluster.Load(dir)
+			if err != nil {
+				return err
+			}
+			nc, err := b.NodeConfig(node)
+			if err != nil {
+				if _, known := findNode(b, node); !known {
+					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", node, b.Spec.Name)}
+				}
+				return err
+			}
+			marshal := config.MarshalYAML
+			if output == "json" {
+				marshal = config.MarshalJSON
+			}
+			doc, err := marshal(nc)
+			if err != nil {
+				return err
+			}
+			if enc == config.EncodingNone {
+				_, err = cmd.OutOrStdout().Write(doc)
+				return err
+			}
+			s, err := config.Encode(doc, enc)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), s)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "cluster", "", "cluster bundle directory, required")
+	f.StringVar(&node, "node", "", "node name, required")
+	f.StringVarP(&output, "output", "o", "yaml", "document format: yaml or json")
+	f.StringVar(&encoding, "encoding", "", "wrap the document for a string channel: base64 or gzip+base64")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return cmd
+}
+
+func findNode(b *cluster.Bundle, name string) (cluster.Node, bool) {
+	for _, n := range b.Spec.Nodes() {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return cluster.Node{}, false
+}
