@@ -120,6 +120,9 @@ func Fetch(ctx context.Context, items []Item, opts Options) ([]Result, error) {
 		p, err := CachePath(opts.CacheDir, it.Package.Checksum)
 		if err != nil {
 			errs[i] = fmt.Errorf("fetching %s: %w", it.Package.NEVRA(), err)
+			if opts.Progress != nil {
+				opts.Progress.Finish(it.Package, false, errs[i])
+			}
 			continue
 		}
 		j := byPath[p]
@@ -131,6 +134,13 @@ func Fetch(ctx context.Context, items []Item, opts Options) ([]Result, error) {
 		j.members = append(j.members, i)
 	}
 
+	dirs := map[string]bool{}
+	for _, j := range order {
+		dirs[filepath.Dir(j.path)] = true
+	}
+	for d := range dirs {
+		removeStaleTemps(d, time.Now().Add(-staleTempAge))
+	}
 	f := &fetcher{client: client, progress: opts.Progress}
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
@@ -210,7 +220,7 @@ func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".fetch-*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(dst), tempPattern)
 	if err != nil {
 		return fail(err)
 	}
@@ -244,10 +254,11 @@ func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error)
 			return download.Reject(err)
 		}
 		// Never store more than repodata promises.
-		limited := body
+		limit := int64(maxUnsized)
 		if pkg.Size > 0 {
-			limited = io.LimitReader(body, pkg.Size+1)
+			limit = pkg.Size
 		}
+		limited := io.LimitReader(body, limit+1)
 		src := &errReader{r: limited}
 		out := &progressWriter{w: tmp, p: f.progress, pkg: pkg}
 		in := &countingReader{r: src, w: io.MultiWriter(out, sum)}
@@ -260,6 +271,9 @@ func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error)
 			return download.Reject(fmt.Errorf("writing %s: %w", tmp.Name(), in.werr))
 		case src.err != nil:
 			return src.err // a network error: the client may retry
+		}
+		if in.n > limit {
+			return download.Reject(fmt.Errorf("more than %d bytes: %w", limit, ErrChecksum))
 		}
 		if err := checkSum(pkg, in.n, sum); err != nil {
 			return download.Reject(err)
@@ -289,6 +303,26 @@ func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error)
 	}
 	committed = true
 	return nil
+}
+
+const (
+	// maxUnsized bounds a download whose size repodata does not give.
+	maxUnsized = 16 << 30
+	// staleTempAge is how old a temp file in the cache must be before
+	// Fetch takes it for the leftover of a killed process and removes it.
+	staleTempAge = 24 * time.Hour
+	tempPattern  = ".fetch-*.tmp"
+)
+
+// removeStaleTemps removes temp files older than before from dir. A temp
+// file being written by a live process is newer: writing updates its mtime.
+func removeStaleTemps(dir string, before time.Time) {
+	matches, _ := filepath.Glob(filepath.Join(dir, tempPattern))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.ModTime().Before(before) {
+			os.Remove(m)
+		}
+	}
 }
 
 // errReader remembers the first read error other than EOF: those come from

@@ -471,3 +471,64 @@ func TestVerifyFile(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyFlags(t *testing.T) {
+	key := rpmtest.TestKey(t, "alpha")
+	fix := hello("flags")
+	path, err := fix.WriteFile(t.TempDir(), rpmtest.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	pkg := fix.RepoPackage(b)
+	tests := []struct {
+		name    string
+		edit    func(valid, sign *bool)
+		wantErr error
+	}{
+		{"signing flag", func(valid, sign *bool) {}, nil},
+		{"no key flags (old keys)", func(valid, sign *bool) { *valid = false }, nil},
+		{"flags without signing", func(valid, sign *bool) { *sign = false }, fetch.ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := key.PublicKeys()
+			for _, id := range keys[0].Identities {
+				tt.edit(&id.SelfSignature.FlagsValid, &id.SelfSignature.FlagSign)
+			}
+			err := fetch.VerifyFile(context.Background(), path, pkg, keys, true)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("VerifyFile error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestStaleTempsAndUnsizedPackages(t *testing.T) {
+	key := rpmtest.TestKey(t, "alpha")
+	fix := hello("stale")
+	b := fix.MustBuild(rpmtest.Options{Key: key})
+	pkg := fix.RepoPackage(b)
+	m := newMirror(t)
+	m.put(pkg, b)
+	cache := t.TempDir()
+	final, _ := fetch.CachePath(cache, pkg.Checksum)
+	dir := filepath.Dir(final)
+	os.MkdirAll(dir, 0o755)
+	old, fresh := filepath.Join(dir, ".fetch-1.tmp"), filepath.Join(dir, ".fetch-2.tmp")
+	os.WriteFile(old, []byte("killed"), 0o644)
+	os.WriteFile(fresh, []byte("in progress"), 0o644)
+	os.Chtimes(old, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour))
+
+	pkg.Size = 0 // a lock without sizes still works
+	if _, err := fetch.Fetch(context.Background(), []fetch.Item{{Package: pkg, BaseURLs: []string{m.base()}, Keys: key.PublicKeys(), GPGCheck: true}},
+		fetch.Options{CacheDir: cache, Client: testClient()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temp file kept (%v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temp file (another process's download) was removed: %v", err)
+	}
+}

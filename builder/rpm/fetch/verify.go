@@ -596,8 +596,11 @@ func (s *pgpSig) check(keys openpgp.EntityList, now time.Time) error {
 		return s.err
 	}
 	id := s.issuer()
-	cands := keys.KeysByIdUsage(id, packet.KeyFlagSign)
+	cands := signingKeys(keys, id)
 	if len(cands) == 0 {
+		if len(keys.KeysById(id)) > 0 {
+			return fmt.Errorf("key ID %016X is not a signing key: %w", id, ErrBadSignature)
+		}
 		return fmt.Errorf("key ID %016X: %w", id, ErrUnknownKey)
 	}
 	var digest []byte
@@ -677,4 +680,18 @@ func sigName(t header.Tag) string {
 		return fmt.Sprintf("header signature (tag %d)", t)
 	}
 	return fmt.Sprintf("header+payload signature (tag %d)", t)
+}
+
+// signingKeys returns the keys with ID id that may sign: those whose
+// self-signature grants signing, and, as rpm and gpg accept them, those
+// whose self-signature has no key flags at all (keys made before flags
+// were common).
+func signingKeys(keys openpgp.EntityList, id uint64) []openpgp.Key {
+	out := keys.KeysByIdUsage(id, packet.KeyFlagSign)
+	for _, k := range keys.KeysById(id) {
+		if k.SelfSignature != nil && !k.SelfSignature.FlagsValid {
+			out = append(out, k)
+		}
+	}
+	return out
 }
