@@ -451,6 +451,7 @@ func TestVerifyFile(t *testing.T) {
 		{"good without repodata checksum", rpmtest.Options{Key: key}, func(p *repo.Package) { p.Checksum = repo.Checksum{}; p.Size = 0 }, nil},
 		{"payload changed", rpmtest.Options{Key: key, Tamper: rpmtest.TamperPayload}, func(p *repo.Package) { p.Checksum = repo.Checksum{}; p.Size = 0 }, fetch.ErrDigest},
 		{"unsigned", rpmtest.Options{}, nil, fetch.ErrUnsigned},
+		{"no repodata at all", rpmtest.Options{Key: key}, func(p *repo.Package) { *p = repo.Package{} }, nil},
 		{"repodata checksum differs", rpmtest.Options{Key: key}, func(p *repo.Package) { p.Checksum.Value = strings.Repeat("0", 64) }, fetch.ErrChecksum},
 	}
 	for _, tt := range tests {
@@ -463,6 +464,9 @@ func TestVerifyFile(t *testing.T) {
 			pkg := fix.RepoPackage(b)
 			if tt.pkg != nil {
 				tt.pkg(pkg)
+			}
+			if pkg.Name == "" {
+				pkg = nil // VerifyFile on the file's own merits
 			}
 			err = fetch.VerifyFile(context.Background(), path, pkg, key.PublicKeys(), true)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {

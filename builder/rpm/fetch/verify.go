@@ -54,29 +54,36 @@ var (
 // and arch against pkg, header and payload digests, and, when gpgcheck is
 // on, the OpenPGP signatures against keys. The build stage calls it before
 // unpacking anything.
+//
+// pkg may be nil to check a file on its own merits (digests, signatures).
 func VerifyFile(ctx context.Context, path string, pkg *repo.Package, keys openpgp.EntityList, gpgcheck bool) error {
+	name := path
+	var want repo.Package
+	if pkg != nil {
+		name, want = pkg.NEVRA(), *pkg
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("verifying %s: %w", pkg.NEVRA(), err)
+		return fmt.Errorf("verifying %s: %w", name, err)
 	}
 	defer f.Close()
-	sum, err := newChecksum(pkg.Checksum)
+	sum, err := newChecksum(want.Checksum)
 	if err != nil {
-		return fmt.Errorf("verifying %s: %w", pkg.NEVRA(), err)
+		return fmt.Errorf("verifying %s: %w", name, err)
 	}
 	in := &countingReader{r: ctxReader{ctx, f}, w: sum}
 	ev, perr := scan(in)
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return fmt.Errorf("verifying %s: reading %s: %w", pkg.NEVRA(), path, err)
+		return fmt.Errorf("verifying %s: reading %s: %w", name, path, err)
 	}
-	if err := checkSum(pkg, in.n, sum); err != nil {
-		return fmt.Errorf("verifying %s (%s): %w", pkg.NEVRA(), path, err)
+	if err := checkSum(&want, in.n, sum); err != nil {
+		return fmt.Errorf("verifying %s (%s): %w", name, path, err)
 	}
 	if perr != nil {
-		return fmt.Errorf("verifying %s (%s): %w", pkg.NEVRA(), path, perr)
+		return fmt.Errorf("verifying %s (%s): %w", name, path, perr)
 	}
 	if err := ev.verify(pkg, keys, gpgcheck, time.Now()); err != nil {
-		return fmt.Errorf("verifying %s (%s): %w", pkg.NEVRA(), path, err)
+		return fmt.Errorf("verifying %s (%s): %w", name, path, err)
 	}
 	return nil
 }
