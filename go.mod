@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/ProtonMail/go-crypto v1.3.0
 	github.com/spf13/cobra v1.10.1
+	go.yaml.in/yaml/v3 v3.0.4
 )
 
 require (
