@@ -12,7 +12,13 @@
 # and replaces each staging module, read from that version's own go.mod, with its published
 # v0.MINOR.PATCH tag. The version variables kubernetes' release build sets are set with -X, so
 # `kubeadm version` reports VERSION (kubeadm checks kubernetesVersion against its own version).
+#
+# In the last VERSION's wrapper module it also builds OUTDIR/manifestcheck-VERSION from
+# test/tools/manifestcheck (strict decoding and API server validation of manifests), rebuilt
+# when its source is newer than the binary.
 set -euo pipefail
+
+checker_src=$(cd "$(dirname "$0")/../manifestcheck" && pwd)/main.go
 
 outdir=build/tools
 if [[ $# -gt 0 && $1 != v* ]]; then outdir=$1; shift; fi
@@ -65,3 +71,15 @@ for version in "$@"; do
 	mv "$bin.tmp" "$bin"
 	echo "kubeadm $version: built $bin in $((SECONDS - start))s"
 done
+
+version=${!#} src=$outdir/kubeadm-src-$version bin=$outdir/manifestcheck-$version
+if [[ -x $bin && ! $checker_src -nt $bin ]]; then
+	echo "manifestcheck $version: $bin already built"
+else
+	mkdir -p "$src/manifestcheck"
+	cp "$checker_src" "$src/manifestcheck/main.go"
+	start=$SECONDS
+	(cd "$src" && go build -trimpath -tags kiln_tools -ldflags "-s -w" -o "$bin.tmp" ./manifestcheck)
+	mv "$bin.tmp" "$bin"
+	echo "manifestcheck $version: built $bin in $((SECONDS - start))s"
+fi
