@@ -249,8 +249,8 @@ func TestStaticPodShape(t *testing.T) {
 	images := DefaultImages()
 	for _, tc := range []struct {
 		manifest, image string
-		caps        []string
-		hostPaths   []string
+		caps            []string
+		hostPaths       []string
 	}{
 		{"etc/kubernetes/manifests/haproxy.yaml", images.HAProxy, nil, []string{"/etc/haproxy/haproxy.cfg"}},
 		{"etc/kubernetes/manifests/keepalived.yaml", images.Keepalived, []string{"NET_ADMIN", "NET_BROADCAST", "NET_RAW"},
