@@ -48,6 +48,7 @@ import (
 	"k8s.io/kubernetes/pkg/apis/rbac"
 	_ "k8s.io/kubernetes/pkg/apis/rbac/install"
 	rbacvalidation "k8s.io/kubernetes/pkg/apis/rbac/validation"
+	"k8s.io/kubernetes/pkg/capabilities"
 )
 
 func main() {
@@ -57,6 +58,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: manifestcheck [-static-pod] FILE...")
 		os.Exit(2)
 	}
+
+	// As kubeadm's API servers (--allow-privileged=true) and the kubelet do: privileged
+	// containers are allowed.
+	capabilities.Setup(true, 0)
 
 	scheme := legacyscheme.Scheme
 	apiextensionsinstall.Install(scheme)
