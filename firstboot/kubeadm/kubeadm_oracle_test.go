@@ -143,6 +143,7 @@ func TestKubeadmRejectsOtherAPIVersion(t *testing.T) {
 func TestKubeadmInitDryRun(t *testing.T) {
 	for _, version := range []string{v1beta3Version, v1beta4Version} {
 		t.Run(version, func(t *testing.T) {
+			t.Parallel()
 			bin := kubeadmBinary(t, version)
 			out, err := kubeadm(t, bin, "init", "--dry-run", "--ignore-preflight-errors=all",
 				"--config", writeConfig(t, cluster(version, RoleInit)))
@@ -180,6 +181,7 @@ func TestKubeadmJoinDryRun(t *testing.T) {
 	bin := kubeadmBinary(t, v1beta4Version)
 	for _, role := range []Role{RoleJoinControlPlane, RoleJoinWorker} {
 		t.Run(string(role), func(t *testing.T) {
+			t.Parallel() // each waits out kubeadm's 5 s discovery retry
 			p := cluster(v1beta4Version, role)
 			p.BootstrapToken = "kiln01.0123456789abcdef"
 			p.DiscoveryTimeout = 30 * time.Second
