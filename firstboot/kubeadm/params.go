@@ -93,7 +93,8 @@ type Params struct {
 	// ProxyMode sets kube-proxy's mode (iptables, ipvs, nftables); empty keeps the default.
 	ProxyMode string
 	// ControlPlaneTimeout is how long kubeadm waits for the control plane to come up; 0
-	// means kubeadm's default. Slow first boots may want more.
+	// means kubeadm's default. Slow first boots may want more. v1beta3 has no place for it
+	// in a JoinConfiguration, so before 1.31 only init honours it.
 	ControlPlaneTimeout time.Duration
 	// DiscoveryTimeout is how long a join waits to discover and trust the cluster; 0 means
 	// kubeadm's default.
