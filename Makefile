@@ -5,6 +5,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -s -w -X github.com/kiln-build/kiln/builder/buildinfo.version=$(VERSION)
 BIN := build/bin
 FUZZTIME ?= 10s
+# Real kubeadm binaries the tests use as an oracle: the last v1beta3 line and a v1beta4 one.
+KUBEADM_VERSIONS ?= v1.30.14 v1.34.4
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +18,10 @@ build: ## build kiln and kiln-firstboot into build/bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln ./cmd/kiln
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln-firstboot ./cmd/kiln-firstboot
 
-test: ## unit and integration tests against the reference tools (rpm, libsolv, ...)
+tools: ## build the test oracles from the Go module proxy (kubeadm KUBEADM_VERSIONS into build/tools; cached)
+	test/tools/kubeadm/build.sh build/tools $(KUBEADM_VERSIONS)
+
+test: tools ## unit and integration tests against the reference tools (rpm, libsolv, kubeadm, ...)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
@@ -38,4 +43,4 @@ lint: ## gofmt and go vet
 clean: ## remove build/
 	rm -rf build
 
-.PHONY: help build test fuzz e2e bench lint clean
+.PHONY: help build tools test fuzz e2e bench lint clean
