@@ -33,13 +33,22 @@ type BlockReader struct {
 	size      int64
 	blockSize int64
 	next      int64 // first block not yet looked at
+	end       int64 // block to stop at
 	holes     holeFinder
 }
 
 // NewBlockReader returns a reader of disk's non-zero blocks of blockSize
 // bytes. The last block may extend past size; its tail reads as zeros.
 func NewBlockReader(disk io.ReaderAt, size, blockSize int64) *BlockReader {
-	return &BlockReader{disk: disk, size: size, blockSize: blockSize, holes: newHoleFinder(disk)}
+	r := &BlockReader{disk: disk, size: size, blockSize: blockSize, holes: newHoleFinder(disk)}
+	r.end = r.Blocks()
+	return r
+}
+
+// Limit makes the reader return only blocks in [first, end), so several
+// readers can scan parts of one disk in parallel.
+func (r *BlockReader) Limit(first, end int64) {
+	r.next, r.end = max(first, 0), min(end, r.Blocks())
 }
 
 // Blocks returns the number of blocks the disk spans.
@@ -51,7 +60,7 @@ func (r *BlockReader) Next(buf []byte) (index int64, ok bool, err error) {
 	if int64(len(buf)) != r.blockSize {
 		return 0, false, fmt.Errorf("block buffer is %d bytes, want %d", len(buf), r.blockSize)
 	}
-	blocks := r.Blocks()
+	blocks := r.end
 	for r.next < blocks {
 		off := r.next * r.blockSize
 		if r.holes != nil {
@@ -59,7 +68,7 @@ func (r *BlockReader) Next(buf []byte) (index int64, ok bool, err error) {
 			if err != nil {
 				return 0, false, err
 			}
-			if data >= r.size {
+			if data >= min(r.size, blocks*r.blockSize) {
 				r.next = blocks
 				break
 			}

@@ -163,3 +163,49 @@ func RequireTool(tb testing.TB, name string) string {
 	}
 	return p
 }
+
+// BenchDisk returns a 2 GiB sparse raw disk holding about 400 MB of mixed
+// data (text, the programs of /usr/bin, incompressible runs, zeros), for
+// benchmarks. It is made once and kept in the system temp directory, so
+// every package's benchmarks in a run convert the same disk.
+func BenchDisk(tb testing.TB) (path string, size int64) {
+	tb.Helper()
+	d := Disk{Size: 2 << 30, Data: 400 << 20, Seed: 2025, Binaries: true}
+	dir := filepath.Join(os.TempDir(), "kiln-bench-disk-v1")
+	path = filepath.Join(dir, "disk.raw")
+	if fi, err := os.Stat(path); err == nil && fi.Size() == d.Size {
+		return path, d.Size
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(dir, "tmp-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Rename(WriteDisk(tb, tmp, d), path); err != nil {
+		tb.Fatal(err)
+	}
+	return path, d.Size
+}
+
+// RunTool runs a reference tool for a benchmark, failing on error.
+func RunTool(tb testing.TB, name string, args ...string) {
+	tb.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+// ReportOutput records the output file's size and its ratio to the disk.
+func ReportOutput(b *testing.B, path string, diskSize int64) {
+	b.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(fi.Size())/1e6, "out-MB")
+	b.ReportMetric(float64(fi.Size())/float64(diskSize)*100, "out-%")
+}

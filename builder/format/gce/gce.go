@@ -15,6 +15,7 @@ package gce
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -129,7 +130,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	}
 	zeroCRC := crc32.ChecksumIEEE(make([]byte, chunkSize))
 
-	gz := &writer{w: dst}
+	// A zero chunk compresses to about 1 KiB: batch the small writes.
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	gz := &writer{w: bw}
 	gzHeader := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3} // deflate, no flags, Unix
 	binary.LittleEndian.PutUint32(gzHeader[4:], uint32(max(mtime.Unix(), 0)))
 	gz.write(gzHeader)
@@ -207,6 +210,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	binary.LittleEndian.PutUint32(trailer[2:], crc)
 	binary.LittleEndian.PutUint32(trailer[6:], uint32(total))
 	gz.write(trailer)
+	if gz.err == nil {
+		gz.err = bw.Flush()
+	}
 	if gz.err != nil {
 		return fmt.Errorf("writing gzip stream: %w", gz.err)
 	}

@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"runtime"
+	"sync"
 
 	"github.com/kiln-build/kiln/builder/format"
+	"github.com/kiln-build/kiln/builder/format/internal/ordered"
 )
 
 const (
@@ -76,25 +79,47 @@ func (b bitmap) count(from, to int64) int64 {
 	return n
 }
 
+// scan finds the clusters holding data. Segments of the disk are scanned
+// on all cores: reading from the page cache and comparing with zeros is
+// CPU work.
 func scan(ctx context.Context, disk io.ReaderAt, size int64) (bitmap, error) {
-	r := format.NewBlockReader(disk, size, clusterSize)
-	alloc := make(bitmap, (r.Blocks()+63)/64)
-	buf := make([]byte, clusterSize)
-	for n := 0; ; n++ {
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+	const segment = 256 // clusters: 16 MiB, a multiple of maxRun
+	clusters := (size + clusterSize - 1) / clusterSize
+	alloc := make(bitmap, (clusters+63)/64)
+	bufs := sync.Pool{New: func() any { b := make([]byte, maxRun*clusterSize); return &b }}
+	next := int64(0)
+	return alloc, ordered.Run(ctx, runtime.GOMAXPROCS(0), 2*runtime.GOMAXPROCS(0),
+		func() (int64, bool, error) {
+			first := next
+			next += segment
+			return first, first < clusters, nil
+		},
+		func(first int64) ([]int64, error) {
+			// Read 1 MiB at a time, then look at its clusters.
+			const per = maxRun
+			r := format.NewBlockReader(disk, size, per*clusterSize)
+			r.Limit(first/per, (first+segment)/per)
+			buf := bufs.Get().(*[]byte)
+			defer bufs.Put(buf)
+			var found []int64
+			for {
+				i, ok, err := r.Next(*buf)
+				if err != nil || !ok {
+					return found, err
+				}
+				for k := range int64(per) {
+					if !format.IsZero((*buf)[k*clusterSize : (k+1)*clusterSize]) {
+						found = append(found, i*per+k)
+					}
+				}
 			}
-		}
-		i, ok, err := r.Next(buf)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return alloc, nil
-		}
-		alloc.set(i)
-	}
+		},
+		func(found []int64) error {
+			for _, i := range found {
+				alloc.set(i)
+			}
+			return nil
+		})
 }
 
 // layout is where everything goes in the image, in clusters.
@@ -227,32 +252,35 @@ func (l layout) writeMetadata(w *writer, alloc bitmap) {
 }
 
 // writeData copies the allocated clusters in guest order, reading runs of
-// adjacent clusters in one call.
+// adjacent clusters in one call. Reading runs on its own goroutine, so the
+// disk is read while the previous run is written.
 func (l layout) writeData(ctx context.Context, w *writer, disk io.ReaderAt, size int64, alloc bitmap) error {
-	buf := make([]byte, maxRun*clusterSize)
-	for c := int64(0); c < l.clusters; {
-		if !alloc.has(c) {
-			c++
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := int64(1)
-		for n < maxRun && c+n < l.clusters && alloc.has(c+n) {
-			n++
-		}
-		b := buf[:n*clusterSize]
-		if err := format.ReadBlock(disk, size, c*clusterSize, b); err != nil {
-			return err
-		}
-		w.write(b)
-		if w.err != nil {
+	pool := sync.Pool{New: func() any { b := make([]byte, maxRun*clusterSize); return &b }}
+	c := int64(0)
+	return ordered.Run(ctx, 1, 4,
+		func() (*[]byte, bool, error) {
+			for c < l.clusters && !alloc.has(c) {
+				c++
+			}
+			if c >= l.clusters {
+				return nil, false, nil
+			}
+			n := int64(1)
+			for n < maxRun && c+n < l.clusters && alloc.has(c+n) {
+				n++
+			}
+			buf := pool.Get().(*[]byte)
+			*buf = (*buf)[:n*clusterSize]
+			err := format.ReadBlock(disk, size, c*clusterSize, *buf)
+			c += n
+			return buf, true, err
+		},
+		func(b *[]byte) (*[]byte, error) { return b, nil },
+		func(b *[]byte) error {
+			w.write(*b)
+			pool.Put(b)
 			return w.err
-		}
-		c += n
-	}
-	return nil
+		})
 }
 
 // writer keeps the first write error.

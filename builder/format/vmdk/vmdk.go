@@ -15,6 +15,7 @@
 package vmdk
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -199,7 +200,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	if len(desc) > descSectors*sector {
 		return fmt.Errorf("vmdk descriptor is %d bytes, more than %d", len(desc), descSectors*sector)
 	}
-	w := &writer{w: dst}
+	// Markers are single sectors: batch them with the grains.
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	w := &writer{w: bw}
 	w.write(header{capacity: capacity, descSectors: descSectors, gdOffset: gdAtEnd}.marshal())
 	w.write([]byte(desc))
 	w.write(make([]byte, overheadSectors*sector-sector-len(desc)))
@@ -252,6 +255,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	w.write(marker(1, markerFooter))
 	w.write(header{capacity: capacity, descSectors: descSectors, gdOffset: gdOffset}.marshal())
 	w.write(marker(0, markerEOS))
+	if w.err == nil {
+		w.err = bw.Flush()
+	}
 	if w.err != nil {
 		return fmt.Errorf("writing vmdk: %w", w.err)
 	}
