@@ -98,9 +98,9 @@ func esc(s string) string {
 	return b.String()
 }
 
-// Descriptor returns the OVF 1.0 descriptor for vm with one
-// streamOptimized disk of capacity bytes, stored as diskFile of
-// diskFileSize bytes. vm must have passed validation (Encode does it).
+// descriptor returns the OVF 1.0 descriptor for vm with one
+// streamOptimized disk of capacity bytes, stored as vm.DiskFileName() of
+// diskFileSize bytes. vm must have been through withDefaults.
 func (vm VM) descriptor(diskFileSize, capacity int64) []byte {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
