@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/ProtonMail/go-crypto v1.3.0
 	github.com/spf13/cobra v1.10.1
+	github.com/vmware/vmw-guestinfo v0.0.0-20220317130741-510905f0efa3
 )
 
 require (

@@ -101,3 +101,23 @@ func TestBadMetadataError(t *testing.T) {
 		t.Error("BadMetadataError does not unwrap to its cause")
 	}
 }
+
+func TestCompactStatus(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"phase":"init","ok":true}`, `{"phase":"init","ok":true}`, true},
+		{"{\n  \"phase\": \"join\",\n  \"msg\": \"a b\\nc\"\n}\n", `{"phase":"join","msg":"a b\nc"}`, true},
+		{`["not","an","object"]`, "", false},
+		{`{"phase":`, "", false},
+		{``, "", false},
+		{`{"a":1} {"b":2}`, "", false},
+	}
+	for _, tt := range tests {
+		got, err := platform.CompactStatus([]byte(tt.in))
+		if (err == nil) != tt.ok || string(got) != tt.want {
+			t.Errorf("CompactStatus(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
