@@ -18,8 +18,8 @@ import (
 
 const (
 	isoSector     = 2048
-	isoFirstVD    = 16  // volume descriptors start at sector 16
-	isoMaxVDs     = 64  // bound on the descriptor sequence
+	isoFirstVD    = 16 // volume descriptors start at sector 16
+	isoMaxVDs     = 64 // bound on the descriptor sequence
 	isoMaxDirSize = 1 << 20
 	isoMaxCE      = 16 // bound on Rock Ridge continuation areas per record
 )
