@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -134,20 +135,7 @@ func (f fakeTree) device(name string, content []byte) {
 	must(f.t, os.WriteFile(filepath.Join(f.root, "dev", name), content, 0o644))
 	sys := filepath.Join(f.root, "sys/class/block", name)
 	must(f.t, os.MkdirAll(sys, 0o755))
-	must(f.t, os.WriteFile(filepath.Join(sys, "size"), []byte(fmtSectors(len(content))), 0o644))
-}
-
-func fmtSectors(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0)) + itoa(n/512) + "\n" }
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
+	must(f.t, os.WriteFile(filepath.Join(sys, "size"), []byte(strconv.Itoa(len(content)/512)+"\n"), 0o644))
 }
 
 func (f fakeTree) link(label, target string) {
