@@ -11,6 +11,7 @@ require (
 	github.com/spf13/cobra v1.10.1
 	github.com/ulikunitz/xz v0.5.15
 	github.com/vmware/govmomi v0.56.0
+	github.com/vmware/vmw-guestinfo v0.0.0-20220317130741-510905f0efa3
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/sys v0.39.0
 	gopkg.in/yaml.v3 v3.0.1
