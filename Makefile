@@ -13,10 +13,11 @@ KUBEADM_VERSIONS ?= v1.30.14 v1.34.4
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build kiln and kiln-firstboot into build/bin
+build: ## build kiln and its helpers (kiln-init, kiln-firstboot) into build/bin
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln ./cmd/kiln
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln-firstboot ./cmd/kiln-firstboot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kiln-init ./cmd/kiln-init
 
 tools: ## build the test oracles from the Go module proxy (kubeadm KUBEADM_VERSIONS into build/tools; cached)
 	test/tools/kubeadm/build.sh build/tools $(KUBEADM_VERSIONS)

@@ -34,6 +34,7 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 	root.AddCommand(
 		newVersionCommand(),
 		newProfilesCommand(),
+		newBuildCommand(g),
 		newClusterCommand(),
 		newMetadataCommand(),
 	)
