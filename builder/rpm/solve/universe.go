@@ -65,7 +65,7 @@ type pkg struct {
 	arch   uint32 // libsolv arch score: 1 noarch, lower is better
 	selfEV dep    // "name = E:V-R"
 
-	provides, requires, conflicts, obsoletes []dep
+	provides, requires, conflicts, obsoletes    []dep
 	recommends, suggests, supplements, enhances []dep
 }
 
