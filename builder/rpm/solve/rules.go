@@ -199,16 +199,25 @@ func (s *solver) rulesFor(n int32, work *[]int32) error {
 				return &MetadataError{Package: q.p.NEVRA(), Dep: d.text, Err: err}
 			}
 			for _, cl := range c {
-				// A package never conflicts with itself.
-				cl = slices.DeleteFunc(slices.Clone(cl), func(l int32) bool { return l == -n })
-				if len(cl) == 0 || slices.Contains(cl, n) {
-					continue
+				// A package never conflicts with itself; but a conflict
+				// with something that always holds (an empty clause) makes
+				// it uninstallable, as in libsolv.
+				if len(cl) > 0 {
+					cl = slices.DeleteFunc(slices.Clone(cl), func(l int32) bool { return l == -n })
+					if len(cl) == 0 || slices.Contains(cl, n) {
+						continue
+					}
 				}
 				lits := append([]int32{-n}, cl...)
 				if len(lits) == 2 {
 					lits = binary(lits[0], lits[1])
 				}
 				s.push(rule{lits: lits, kind: rkConflicts, pkg: n, dep: d})
+				for _, l := range cl {
+					if l > 0 {
+						*work = append(*work, l)
+					}
+				}
 			}
 			continue
 		}

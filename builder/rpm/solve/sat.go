@@ -29,9 +29,20 @@ type solver struct {
 	recMap []bool
 	sugMap []bool
 
+	// branches are the choices made among several candidates, for
+	// libsolv's auto-minimization.
+	branches []branch
+
 	failRule int32 // the rule that made the request unsatisfiable
 	ctx      context.Context
 	steps    int
+}
+
+// branch records a choice: alts[0] was taken (stored negated), the others
+// are alternatives (negated once tried); level is the level before it.
+type branch struct {
+	alts  []int32
+	level int32
 }
 
 func newSolver(u *universe, weak bool) *solver {
@@ -213,6 +224,9 @@ func (s *solver) revert(lvl int32) {
 	}
 	s.trail = s.trail[:i]
 	s.propIdx = i
+	for len(s.branches) > 0 && s.branches[len(s.branches)-1].level >= lvl {
+		s.branches = s.branches[:len(s.branches)-1]
+	}
 	if s.recIdx > i {
 		s.recIdx = -1
 	}
@@ -388,8 +402,75 @@ func (s *solver) run() error {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
+		if bi, pos := s.minimizeCandidate(); bi >= 0 {
+			lvl = s.takeBranch(bi, pos)
+			if lvl < 0 {
+				return s.explain()
+			}
+			continue
+		}
 		return nil
 	}
+}
+
+// minimizeCandidate is libsolv's auto-minimization check: a branch whose
+// untried alternative got installed anyway (so taking it directly may
+// install less), or whose choice was not recommended while an alternative
+// is. The earliest such branch wins. It returns -1 when there is none.
+func (s *solver) minimizeCandidate() (int, int) {
+	s.updateRecommends()
+	lastB, lastI := -1, -1
+	for bi := len(s.branches) - 1; bi >= 0; bi-- {
+		br := &s.branches[bi]
+		l := br.level
+		lastsi := -1
+		for i, p := range br.alts {
+			if p <= 0 {
+				continue
+			}
+			if s.val[p] > 0 && s.level[p] > l {
+				lastB, lastI, lastsi = bi, i, -1
+				break
+			}
+			if lastsi < 0 && (s.recMap[p] || s.isSupplementing(p)) {
+				lastsi = i
+			}
+		}
+		if lastsi >= 0 {
+			for _, x := range br.alts {
+				p := -x
+				if p <= 0 || s.val[p] <= 0 || s.level[p] != l+1 {
+					continue
+				}
+				if !(s.recMap[p] || s.isSupplementing(p)) {
+					lastB, lastI = bi, lastsi
+					break
+				}
+			}
+		}
+	}
+	return lastB, lastI
+}
+
+// takeBranch goes back to branch bi's level and installs its alternative
+// pos instead.
+func (s *solver) takeBranch(bi, pos int) int32 {
+	br := &s.branches[bi]
+	p := br.alts[pos]
+	br.alts[pos] = -p
+	lvl := br.level
+	keep := s.branches[:bi+1]
+	s.branches = s.branches[:bi]
+	s.revert(lvl)
+	s.branches = keep
+	return s.setPropagateLearn(lvl, p, 0)
+}
+
+func (s *solver) createBranch(lvl int32, dq []int32) {
+	alts := make([]int32, len(dq))
+	alts[0] = -dq[0]
+	copy(alts[1:], dq[1:])
+	s.branches = append(s.branches, branch{alts: alts, level: lvl})
 }
 
 // assertions decides every one-literal rule at level 1.
@@ -414,6 +495,9 @@ func (s *solver) assertions() bool {
 func (s *solver) selectAndInstall(lvl int32, dq []int32, ri int32) int32 {
 	if len(dq) > 1 {
 		dq = s.policyFilter(dq, modeChoose)
+	}
+	if len(dq) > 1 {
+		s.createBranch(lvl, dq)
 	}
 	return s.setPropagateLearn(lvl, dq[0], 0)
 }

@@ -97,6 +97,9 @@ func (s *solver) resolveWeak(lvl int32, rerun *bool) int32 {
 			if len(cand) > 1 {
 				cand = s.policyFilter(cand, modeChoose)
 			}
+			if len(cand) > 1 {
+				s.createBranch(lvl, cand)
+			}
 			old := lvl
 			lvl = s.setPropagateLearn(lvl, cand[0], 0)
 			if lvl < 0 || lvl <= old || len(s.trail) < decided {
