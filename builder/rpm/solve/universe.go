@@ -181,7 +181,31 @@ func comparePackages(a, b *repo.Package) int {
 	if c := cmp.Compare(a.Location, b.Location); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Checksum.Value, b.Checksum.Value)
+	if c := cmp.Compare(a.Checksum.Value, b.Checksum.Value); c != 0 {
+		return c
+	}
+	// Same NEVRA, location and checksum (broken or synthetic metadata):
+	// order by content so the input order still cannot leak through.
+	return cmp.Compare(fingerprint(a), fingerprint(b))
+}
+
+func fingerprint(p *repo.Package) string {
+	var b strings.Builder
+	for _, ds := range [][]repo.Dep{p.Provides, p.Requires, p.Conflicts, p.Obsoletes, p.Recommends, p.Suggests, p.Supplements, p.Enhances} {
+		for _, d := range ds {
+			b.WriteString(d.String())
+			if d.Pre {
+				b.WriteString("(pre)")
+			}
+			b.WriteByte(0)
+		}
+		b.WriteByte(1)
+	}
+	for _, f := range p.Files {
+		b.WriteString(f)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 func (u *universe) add(p *repo.Package, prio int) error {
