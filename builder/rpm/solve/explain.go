@@ -47,7 +47,7 @@ func (s *solver) involvedRules(fail int32) []int32 {
 		seenRule[ri] = true
 		r := &s.rules[ri]
 		if r.kind == rkLearnt {
-			stack = append(stack, r.why...)
+			stack = append(stack, s.learntWhy[ri]...)
 		} else {
 			out = append(out, ri)
 		}

@@ -226,7 +226,7 @@ def run(case):
     pool.set_considered_list(considered)
     pool.addfileprovides()
     pool.createwhatprovides()
-    visible = [s for s in pool.solvables_iter() if s.id in set(considered) and s in pool.whatprovides(s.nameid)]
+    visible = [s for s in pool.solvables_iter() if s.installable()]
     jobs = []
     for spec in case["install"]:
         sel = select(pool, visible, spec)

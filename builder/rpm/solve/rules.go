@@ -25,13 +25,12 @@ const (
 // then the rest); w holds the positions of the two watched literals.
 type rule struct {
 	lits  []int32
-	kind  ruleKind
+	dep   *dep
 	pkg   int32
 	other int32
-	dep   *dep
-	job   int
-	w     [2]int
-	why   []int32 // learnt: the rules it was derived from
+	job   int32
+	w     [2]int32
+	kind  ruleKind
 }
 
 // addPkgRules creates the package rules for everything reachable from
@@ -139,6 +138,9 @@ func binary(a, b int32) []int32 {
 func (s *solver) rulesFor(n int32, work *[]int32) error {
 	u := s.u
 	q := u.pkgs[n]
+	if err := u.parseDeps(q); err != nil {
+		return err
+	}
 	for i := range q.requires {
 		d := &q.requires[i]
 		if strings.HasPrefix(d.name, "rpmlib(") && d.rich == nil {
@@ -240,11 +242,9 @@ func (s *solver) rulesFor(n int32, work *[]int32) error {
 			s.push(rule{lits: binary(-n, -p), kind: rkObsoletes, pkg: n, other: p, dep: d})
 		}
 	}
-	for _, p := range u.byName[q.p.Name] {
-		if p != n {
-			s.push(rule{lits: binary(-n, -p), kind: rkSameName, pkg: n, other: p})
-		}
-	}
+	// Same-name rules (-n | -p for every other package named alike) are
+	// not stored up front: there are n² of them for a name with many
+	// versions. propagate enforces them and materializes the ones it uses.
 	for _, ds := range [][]dep{q.recommends, q.suggests} {
 		for _, d := range ds {
 			*work = append(*work, s.positives(d)...)
@@ -319,14 +319,24 @@ func ruleCmp(a, b []int32) int {
 // unifyPkgRules sorts the package rules and drops duplicates, as
 // solver_unifyrules does; libsolv's decision order follows this order.
 func (s *solver) unifyPkgRules() {
-	pr := s.rules[1:]
-	slices.SortStableFunc(pr, func(a, b rule) int { return ruleCmp(a.lits, b.lits) })
-	out := s.rules[:1]
-	for _, r := range pr {
+	// Sort indices, not the rules themselves: far less to move.
+	idx := make([]int32, len(s.rules)-1)
+	for i := range idx {
+		idx[i] = int32(i + 1)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := ruleCmp(s.rules[a].lits, s.rules[b].lits); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	out := make([]rule, 1, len(s.rules))
+	for _, i := range idx {
+		r := &s.rules[i]
 		if len(out) > 1 && ruleCmp(out[len(out)-1].lits, r.lits) == 0 {
 			continue
 		}
-		out = append(out, r)
+		out = append(out, *r)
 	}
 	s.rules = out
 }

@@ -33,6 +33,9 @@ type solver struct {
 	// libsolv's auto-minimization.
 	branches []branch
 
+	learntWhy map[int32][]int32 // learnt rule -> the rules it came from
+	sameName  map[[2]int32]int32 // materialized same-name rules
+
 	failRule int32 // the rule that made the request unsatisfiable
 	ctx      context.Context
 	steps    int
@@ -106,13 +109,13 @@ func (s *solver) solve(ctx context.Context, specs []string) (*Result, bool, erro
 	s.addInfArchRules()
 	s.jobStart = len(s.rules)
 	for i, j := range s.jobs {
-		s.push(rule{lits: slices.Clone(j.cands), kind: rkJob, job: i})
+		s.push(rule{lits: slices.Clone(j.cands), kind: rkJob, job: int32(i)})
 	}
 	s.jobEnd = len(s.rules)
 	for i, j := range s.jobs {
 		best := s.policyFilter(slices.Clone(j.cands), modeRecommend)
 		if len(best) != len(j.cands) {
-			s.push(rule{lits: best, kind: rkBest, job: i})
+			s.push(rule{lits: best, kind: rkBest, job: int32(i)})
 		}
 	}
 	for i := 1; i < len(s.rules); i++ {
@@ -133,11 +136,11 @@ func (s *solver) solve(ctx context.Context, specs []string) (*Result, bool, erro
 
 func (s *solver) watch(ri int32) {
 	r := &s.rules[ri]
-	r.w = [2]int{-1, -1}
+	r.w = [2]int32{-1, -1}
 	if len(r.lits) < 2 {
 		return
 	}
-	r.w = [2]int{0, 1}
+	r.w = [2]int32{0, 1}
 	for _, k := range r.w {
 		li := litIdx(r.lits[k])
 		s.watches[li] = append(s.watches[li], ri)
@@ -162,6 +165,19 @@ func (s *solver) propagate(lvl int32) int32 {
 	for s.propIdx < len(s.trail) {
 		l := s.trail[s.propIdx]
 		s.propIdx++
+		if l > 0 {
+			// At most one package of a name (libsolv's same-name rules).
+			for _, o := range s.u.byName[s.u.pkgs[l].p.Name] {
+				if o == l || s.val[o] < 0 {
+					continue
+				}
+				ri := s.sameNameRule(l, o)
+				if s.val[o] > 0 {
+					return ri
+				}
+				s.assign(-o, lvl, ri)
+			}
+		}
 		falseLit := -l
 		wl := s.watches[litIdx(falseLit)]
 		keep := wl[:0]
@@ -183,11 +199,11 @@ func (s *solver) propagate(lvl int32) int32 {
 			}
 			moved := false
 			for j, x := range r.lits {
-				if j == r.w[0] || j == r.w[1] {
+				if int32(j) == r.w[0] || int32(j) == r.w[1] {
 					continue
 				}
 				if s.litVal(x) >= 0 {
-					r.w[k] = j
+					r.w[k] = int32(j)
 					s.watches[litIdx(x)] = append(s.watches[litIdx(x)], ri)
 					moved = true
 					break
@@ -210,6 +226,22 @@ func (s *solver) propagate(lvl int32) int32 {
 		}
 	}
 	return 0
+}
+
+// sameNameRule returns the rule -a | -b for two packages of one name,
+// creating it on first use.
+func (s *solver) sameNameRule(a, b int32) int32 {
+	k := [2]int32{min(a, b), max(a, b)}
+	if ri, ok := s.sameName[k]; ok {
+		return ri
+	}
+	if s.sameName == nil {
+		s.sameName = map[[2]int32]int32{}
+	}
+	ri := int32(len(s.rules))
+	s.push(rule{lits: []int32{-k[1], -k[0]}, kind: rkSameName, pkg: a, other: b})
+	s.sameName[k] = ri
+	return ri
 }
 
 // revert undoes every decision above lvl.
@@ -323,7 +355,11 @@ func (s *solver) setPropagateLearn(lvl int32, l int32, why int32) int32 {
 		s.revert(back)
 		lvl = back
 		ri := int32(len(s.rules))
-		s.push(rule{lits: learnt, kind: rkLearnt, why: usedRules})
+		s.push(rule{lits: learnt, kind: rkLearnt})
+		if s.learntWhy == nil {
+			s.learntWhy = map[int32][]int32{}
+		}
+		s.learntWhy[ri] = usedRules
 		s.watchLearnt(ri)
 		s.assign(learnt[0], lvl, ri)
 	}
@@ -334,7 +370,7 @@ func (s *solver) setPropagateLearn(lvl int32, l int32, why int32) int32 {
 // jump back.
 func (s *solver) watchLearnt(ri int32) {
 	r := &s.rules[ri]
-	r.w = [2]int{-1, -1}
+	r.w = [2]int32{-1, -1}
 	if len(r.lits) < 2 {
 		return
 	}
@@ -344,7 +380,7 @@ func (s *solver) watchLearnt(ri int32) {
 			best = j
 		}
 	}
-	r.w = [2]int{0, best}
+	r.w = [2]int32{0, int32(best)}
 	for _, k := range r.w {
 		li := litIdx(r.lits[k])
 		s.watches[li] = append(s.watches[li], ri)

@@ -67,6 +67,7 @@ type pkg struct {
 
 	provides, requires, conflicts, obsoletes    []dep
 	recommends, suggests, supplements, enhances []dep
+	parsed                                      bool // requires, conflicts, recommends, suggests are parsed
 }
 
 // universe indexes every installable package of every repository.
@@ -211,27 +212,12 @@ func fingerprint(p *repo.Package) string {
 func (u *universe) add(p *repo.Package, prio int) error {
 	q := &pkg{p: p, id: int32(len(u.pkgs)), prio: prio, arch: u.arch[p.Arch]}
 	q.selfEV = dep{name: p.Name, rel: relEQ, evr: p.EVR, noRel: p.EVR.Release == ""}
+	// Provides, obsoletes and reverse weak deps are needed across the
+	// universe; the rest is parsed when the package is reached.
 	var err error
-	conv := func(ds []repo.Dep) []dep {
-		out := make([]dep, 0, len(ds))
-		for _, d := range ds {
-			x, e := newDep(d)
-			if e != nil {
-				if err == nil {
-					err = &MetadataError{Package: p.NEVRA(), Dep: d.Name, Err: e}
-				}
-				continue
-			}
-			out = append(out, x)
-		}
-		return out
-	}
+	conv := convDeps(p, &err)
 	q.provides = conv(p.Provides)
-	q.requires = conv(p.Requires)
-	q.conflicts = conv(p.Conflicts)
 	q.obsoletes = conv(p.Obsoletes)
-	q.recommends = conv(p.Recommends)
-	q.suggests = conv(p.Suggests)
 	q.supplements = conv(p.Supplements)
 	q.enhances = conv(p.Enhances)
 	if err != nil {
@@ -255,6 +241,39 @@ func (u *universe) add(p *repo.Package, prio int) error {
 		u.prov[p.Name] = append(u.prov[p.Name], provEntry{q.id, relEQ, p.EVR, p.EVR.Release == ""})
 	}
 	return nil
+}
+
+func convDeps(p *repo.Package, err *error) func([]repo.Dep) []dep {
+	return func(ds []repo.Dep) []dep {
+		out := make([]dep, 0, len(ds))
+		for _, d := range ds {
+			x, e := newDep(d)
+			if e != nil {
+				if *err == nil {
+					*err = &MetadataError{Package: p.NEVRA(), Dep: d.Name, Err: e}
+				}
+				continue
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+}
+
+// parseDeps parses the requires, conflicts, recommends and suggests of a
+// package the solver has reached.
+func (u *universe) parseDeps(q *pkg) error {
+	if q.parsed {
+		return nil
+	}
+	var err error
+	conv := convDeps(q.p, &err)
+	q.requires = conv(q.p.Requires)
+	q.conflicts = conv(q.p.Conflicts)
+	q.recommends = conv(q.p.Recommends)
+	q.suggests = conv(q.p.Suggests)
+	q.parsed = true
+	return err
 }
 
 // evrMatchCmp is libsolv's pool_evrcmp in EVRCMP_MATCH_RELEASE mode: a
