@@ -33,7 +33,7 @@ type solver struct {
 	// libsolv's auto-minimization.
 	branches []branch
 
-	learntWhy map[int32][]int32 // learnt rule -> the rules it came from
+	learntWhy map[int32][]int32  // learnt rule -> the rules it came from
 	sameName  map[[2]int32]int32 // materialized same-name rules
 
 	failRule int32 // the rule that made the request unsatisfiable
