@@ -1,6 +1,7 @@
 package solve
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -269,4 +270,28 @@ func TestHardCasesMatchLibsolv(t *testing.T) {
 	want := runLibsolv(t, cases)
 	bad := compareWithLibsolv(t, cases, want, testing.Verbose())
 	t.Logf("%d hard cases, %d differ from libsolv", len(cases), bad)
+}
+
+// TestRichRecommendsConditionNeedsRules pins down the one known divergence
+// from libsolv 0.7.23: for "Recommends: (b if c else d)" libsolv reaches
+// only b when creating rules, so when it later decides to install c for
+// the else branch, c has no rules and goes in although nothing provides its
+// requirement (a broken transaction rpm would refuse). kiln creates rules
+// for every literal and installs a alone.
+func TestRichRecommendsConditionNeedsRules(t *testing.T) {
+	c := oracleCase{Name: "rich recommends condition", Weak: true, Install: []string{"a"}, Repos: oneRepo(
+		pk("a-1-1.x86_64", "Rec: (b if c else d)"),
+		pk("b-1-1.x86_64"),
+		pk("c-1-1.x86_64", "R: missing"),
+	)}
+	res, err := Solve(t.Context(), c.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.NEVRAs(), []string{"a-1-1.x86_64"}; !slices.Equal(got, want) {
+		t.Errorf("kiln installs %v, want %v", got, want)
+	}
+	if want := runLibsolv(t, []oracleCase{c}); !slices.Contains(want[0].OK, "c-1-1.x86_64") {
+		t.Logf("libsolv no longer installs the broken c: %v; this case can join hardCases", want[0].OK)
+	}
 }

@@ -230,52 +230,21 @@ func (u *universe) richProviders(e *richExpr) ([]int32, bool) {
 	return nil, false
 }
 
-// toCNF converts e (negated when neg) into clauses, without clauses
-// implied by shorter ones: libsolv simplifies as it normalizes, so that
-// "(a or (b and c))" with no b is just "a", and weak dependencies must not
-// see the redundant "(a or c)".
+// toCNF converts e (negated when neg) into clauses. A part that cannot
+// hold folds to false, as libsolv's normalization does, so that
+// "(a or (b and c))" with no b is just "a" and weak dependencies do not see
+// a "(a or c)" clause.
 func (u *universe) toCNF(e *richExpr, neg bool) (cnf, error) {
 	c, err := u.toCNFRaw(e, neg)
-	if err != nil || len(c) < 2 {
-		return c, err
+	if err != nil {
+		return nil, err
 	}
-	return subsume(c), nil
-}
-
-// subsume drops clauses that contain another clause (all clauses sorted).
-func subsume(c cnf) cnf {
-	out := make(cnf, 0, len(c))
-	for i, x := range c {
-		redundant := false
-		for j, y := range c {
-			if i == j || len(y) > len(x) || len(y) == len(x) && j > i {
-				continue
-			}
-			if isSubset(y, x) {
-				redundant = true
-				break
-			}
-		}
-		if !redundant {
-			out = append(out, x)
+	for _, cl := range c {
+		if len(cl) == 0 {
+			return cnf{{}}, nil
 		}
 	}
-	return out
-}
-
-// isSubset reports whether sorted a is contained in sorted b.
-func isSubset(a, b []int32) bool {
-	j := 0
-	for _, x := range a {
-		for j < len(b) && b[j] < x {
-			j++
-		}
-		if j == len(b) || b[j] != x {
-			return false
-		}
-		j++
-	}
-	return true
+	return c, nil
 }
 
 func (u *universe) toCNFRaw(e *richExpr, neg bool) (cnf, error) {

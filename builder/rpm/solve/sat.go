@@ -38,7 +38,6 @@ type solver struct {
 
 	failRule int32 // the rule that made the request unsatisfiable
 	ctx      context.Context
-	steps    int
 }
 
 // branch records a choice: alts[0] was taken (stored negated), the others
