@@ -389,7 +389,7 @@ type interner struct {
 	m map[string]string
 }
 
-func newInterner() *interner { return &interner{m: make(map[string]string, 1<<14)} }
+func newInterner() *interner { return &interner{m: make(map[string]string, 1024)} }
 
 func (in *interner) bytes(b []byte) string {
 	if len(b) == 0 {

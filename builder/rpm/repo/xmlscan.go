@@ -61,7 +61,7 @@ const (
 var errSyntax = errors.New("malformed XML")
 
 func newScanner(r io.Reader) *scanner {
-	return &scanner{r: r, buf: make([]byte, 256<<10), maxToken: defaultMaxToken}
+	return &scanner{r: r, buf: make([]byte, 64<<10), maxToken: defaultMaxToken}
 }
 
 func (s *scanner) errorf(format string, args ...any) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -204,6 +205,10 @@ func (g *distroGen) generate(n int) []*repo.Package {
 	g.extras()
 	g.pkgs = g.pkgs[:min(n, len(g.pkgs))]
 	for _, p := range g.pkgs {
+		// rpmbuild never writes a dependency twice.
+		for _, l := range []*[]repo.Dep{&p.Provides, &p.Requires, &p.Conflicts, &p.Obsoletes, &p.Recommends, &p.Suggests, &p.Supplements, &p.Enhances} {
+			*l = dedupDeps(*l)
+		}
 		sum := sha256.Sum256([]byte(p.NEVRA()))
 		p.Checksum = repo.Checksum{Type: "sha256", Value: hex.EncodeToString(sum[:])}
 		p.Location = "Packages/" + p.Name[:1] + "/" + p.NEVRA() + ".rpm"
@@ -378,7 +383,10 @@ func (g *distroGen) extras() {
 		if i%10 == 0 {
 			q := *p
 			q.EVR.Release = "0." + q.EVR.Release // sorts older
-			q.Provides = append([]repo.Dep(nil), p.Provides...)
+			for _, l := range []*[]repo.Dep{&q.Provides, &q.Requires, &q.Conflicts, &q.Obsoletes, &q.Recommends, &q.Suggests, &q.Supplements, &q.Enhances} {
+				*l = slices.Clone(*l)
+			}
+			q.Files = slices.Clone(q.Files)
 			for k := range q.Provides {
 				if q.Provides[k].Flags == repo.EQ && q.Provides[k].EVR == p.EVR {
 					q.Provides[k].EVR = q.EVR
@@ -389,4 +397,16 @@ func (g *distroGen) extras() {
 		}
 	}
 	g.pkgs = append(g.pkgs, older...)
+}
+
+func dedupDeps(deps []repo.Dep) []repo.Dep {
+	seen := make(map[repo.Dep]bool, len(deps))
+	var out []repo.Dep
+	for _, d := range deps {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
