@@ -287,7 +287,7 @@ func (g *distroGen) devel(lib int) {
 	p := g.newPkg(l.Name+"-devel", "x86_64", kindDevel)
 	p.EVR = l.EVR
 	p.Provides = []repo.Dep{eq(p.Name, p.EVR), eq(p.Name+"(x86-64)", p.EVR), eq("pkgconfig("+strings.TrimPrefix(l.Name, "lib")+")", version.EVR{Version: l.EVR.Version})}
-	p.Requires = append(p.Requires, eq(l.Name+"(x86-64)", l.EVR), anyDep("/usr/bin/pkg-config"))
+	p.Requires = append(p.Requires, eq(l.Name+"(x86-64)", l.EVR), anyDep("/usr/sbin/ldconfig"))
 	p.Files = []string{"/usr/include/" + l.Name + ".h", "/usr/lib64/pkgconfig/" + l.Name + ".pc"}
 }
 

@@ -112,15 +112,32 @@ func WriteRepo(dir string, pkgs []*repo.Package, opts RepoOptions) error {
 	return writeFile(asc, sig)
 }
 
-// SignDetached returns an armored detached signature of data. The
-// signature time is fixed (2023-11-14), so output is reproducible.
+// SignDetached returns an armored detached signature of data. Output is
+// reproducible: the signature time is fixed (2023-11-14, or the signing
+// key's creation time when later) and go-crypto's random salt notation is
+// off.
 func SignDetached(e *openpgp.Entity, data []byte) ([]byte, error) {
+	t := fixedTime()
+	for _, k := range append([]*packet.PublicKey{e.PrimaryKey}, subkeyPublics(e)...) {
+		if k.CreationTime.After(t) {
+			t = k.CreationTime
+		}
+	}
+	noSalt := false
+	cfg := &packet.Config{Time: func() time.Time { return t }, NonDeterministicSignaturesViaNotation: &noSalt}
 	var buf bytes.Buffer
-	cfg := &packet.Config{Time: fixedTime}
 	if err := openpgp.ArmoredDetachSign(&buf, e, bytes.NewReader(data), cfg); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+func subkeyPublics(e *openpgp.Entity) []*packet.PublicKey {
+	var out []*packet.PublicKey
+	for _, s := range e.Subkeys {
+		out = append(out, s.PublicKey)
+	}
+	return out
 }
 
 func fixedTime() time.Time { return time.Unix(1700000000, 0) }
