@@ -71,7 +71,23 @@ func decompress(r io.Reader, name string, limit int64) (io.ReadCloser, error) {
 	default:
 		dr = br
 	}
-	return &boundedReader{r: dr, left: limit, name: name, close: close}, nil
+	b := &boundedReader{r: dr, left: limit, name: name, close: close}
+	if format == "none" {
+		return b, nil
+	}
+	// Decompress on another core, ahead of the parser.
+	return &asyncCloser{newAsyncReader(b), b}, nil
+}
+
+type asyncCloser struct {
+	*asyncReader
+	src io.Closer
+}
+
+// Close stops the goroutine before closing the decoder it reads from.
+func (a *asyncCloser) Close() error {
+	a.asyncReader.Close()
+	return a.src.Close()
 }
 
 // sniff names the compression from magic bytes, or "" when unknown.

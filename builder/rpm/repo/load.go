@@ -294,6 +294,10 @@ func (r *Repo) cached(ctx context.Context, d RepomdData) (string, error) {
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("metadata cache: %w", err)
 	}
+	// Other users sharing the cache may read it; it is public metadata.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", fmt.Errorf("metadata cache: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("metadata cache: %w", err)
 	}

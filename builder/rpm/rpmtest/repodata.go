@@ -182,6 +182,9 @@ func writeMetadata(rd, typ, comp string, simple bool, write func(io.Writer) erro
 	if err := tmp.Close(); err != nil {
 		return out, err
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return out, err
+	}
 	out.sum = hex.EncodeToString(compSum.Sum(nil))
 	out.openSum = hex.EncodeToString(openSum.Sum(nil))
 	out.size, out.openSize = compCount.n, openCount.n
