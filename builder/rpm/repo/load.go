@@ -66,6 +66,9 @@ func Load(ctx context.Context, src Source, opts Options) (*Repo, error) {
 }
 
 func load(ctx context.Context, src Source, opts Options) (*Repo, error) {
+	if src.Name == "" {
+		return nil, errors.New("name: empty")
+	}
 	if len(src.BaseURLs) == 0 {
 		return nil, errors.New("baseurl: no URL")
 	}

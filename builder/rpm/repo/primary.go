@@ -384,21 +384,30 @@ func parseUint(b []byte, limit uint64) (uint64, error) {
 	return n, nil
 }
 
-// interner hands out one string per distinct byte sequence.
+// interner hands out one string per distinct byte sequence. A small
+// direct-mapped cache in front of the map catches the many repeats
+// (common sonames, the package's own version) without hashing.
 type interner struct {
-	m map[string]string
+	m     map[string]string
+	cache [1 << 12]string
 }
 
 func newInterner() *interner { return &interner{m: make(map[string]string, 1024)} }
 
 func (in *interner) bytes(b []byte) string {
-	if len(b) == 0 {
+	n := len(b)
+	if n == 0 {
 		return ""
 	}
-	if s, ok := in.m[string(b)]; ok {
-		return s
+	h := (uint(n)*0x9e37 ^ uint(b[0])*0x2f1 ^ uint(b[n-1])*0x7f4b ^ uint(b[n/2])*0x13) & (1<<12 - 1)
+	if c := in.cache[h]; c == string(b) {
+		return c
 	}
-	s := string(b)
-	in.m[s] = s
+	s, ok := in.m[string(b)]
+	if !ok {
+		s = string(b)
+		in.m[s] = s
+	}
+	in.cache[h] = s
 	return s
 }

@@ -279,102 +279,125 @@ func (s *scanner) pop() {
 	s.stackLen = s.stackLen[:len(s.stackLen)-1]
 }
 
-// startTag parses <name attr="value" ...> or <name .../> at pos.
+// startTag parses <name attr="value" ...> or <name .../> at pos. Tags are
+// parsed in place in one pass; a tag cut by the end of the buffer is
+// parsed again once more input is in.
 func (s *scanner) startTag() error {
-	// Find the closing '>' outside quotes; attribute values may hold '>'.
-	k := 1
-	var quote byte
 	for {
-		if s.pos+k >= s.end {
+		scanned, err := s.parseStartTag()
+		if scanned < 0 {
+			return err
+		}
+		// Read until the buffer holds twice what was scanned, so a long
+		// tag arriving in small reads is re-parsed only a few times.
+		for s.end-s.pos <= 2*scanned {
 			if !s.fill() {
 				return s.endErr("start tag")
 			}
-			continue
 		}
-		c := s.buf[s.pos+k]
-		if quote != 0 {
-			if j := bytes.IndexByte(s.buf[s.pos+k:s.end], quote); j >= 0 {
-				k += j + 1
-				quote = 0
-			} else {
-				k = s.end - s.pos
-			}
-			continue
-		}
-		if c == '>' {
-			break
-		}
-		if c == '"' || c == '\'' {
-			quote = c
-		}
-		k++
 	}
-	tag := s.buf[s.pos+1 : s.pos+k]
-	s.pos += k + 1
-	empty := false
-	if len(tag) > 0 && tag[len(tag)-1] == '/' {
-		empty = true
-		tag = tag[:len(tag)-1]
+}
+
+// parseStartTag returns -1 and the outcome when the tag was complete in
+// the buffer, or how many bytes it scanned before running out.
+func (s *scanner) parseStartTag() (int, error) {
+	b, end := s.buf, s.end
+	i := s.pos + 1
+	for i < end && !isSpace(b[i]) && b[i] != '>' && b[i] != '/' {
+		i++
 	}
-	n := 0
-	for n < len(tag) && !isSpace(tag[n]) {
-		n++
+	if i == end {
+		return i - s.pos, nil
 	}
-	if n == 0 || !validName(tag[:n]) {
-		return s.errorf("bad element name %q", truncate(tag[:n]))
+	name := b[s.pos+1 : i]
+	if !validName(name) {
+		return -1, s.errorf("bad element name %q", truncate(name))
 	}
-	s.name = tag[:n]
+	s.name = name
 	s.attrs = s.attrs[:0]
 	s.scratch = s.scratch[:0]
-	rest := tag[n:]
+	empty := false
 	for {
-		rest = trimSpace(rest)
-		if len(rest) == 0 {
+		for i < end && isSpace(b[i]) {
+			i++
+		}
+		if i == end {
+			return i - s.pos, nil
+		}
+		if b[i] == '>' {
+			i++
 			break
 		}
-		eq := bytes.IndexByte(rest, '=')
-		if eq <= 0 {
-			return s.errorf("attribute without a value in <%s>", s.name)
+		if b[i] == '/' {
+			if i+1 == end {
+				return i - s.pos, nil
+			}
+			if b[i+1] != '>' {
+				return -1, s.errorf("'/' not followed by '>' in <%s>", s.name)
+			}
+			empty = true
+			i += 2
+			break
 		}
-		an := bytes.TrimRight(rest[:eq], " \t\r\n")
+		j := i
+		for j < end && b[j] != '=' && !isSpace(b[j]) && b[j] != '>' && b[j] != '/' {
+			j++
+		}
+		an := b[i:j]
+		for j < end && isSpace(b[j]) {
+			j++
+		}
+		if j == end {
+			return j - s.pos, nil
+		}
+		if b[j] != '=' {
+			return -1, s.errorf("attribute without a value in <%s>", s.name)
+		}
 		if !validName(an) {
-			return s.errorf("bad attribute name %q in <%s>", truncate(an), s.name)
+			return -1, s.errorf("bad attribute name %q in <%s>", truncate(an), s.name)
 		}
-		rest = trimSpace(rest[eq+1:])
-		if len(rest) == 0 || (rest[0] != '"' && rest[0] != '\'') {
-			return s.errorf("attribute %s in <%s> is not quoted", an, s.name)
+		j++
+		for j < end && isSpace(b[j]) {
+			j++
 		}
-		q := rest[0]
-		end := bytes.IndexByte(rest[1:], q)
-		if end < 0 {
-			return s.errorf("unterminated attribute %s in <%s>", an, s.name)
+		if j == end {
+			return j - s.pos, nil
 		}
-		val := rest[1 : 1+end]
-		rest = rest[end+2:]
-		if len(rest) > 0 && !isSpace(rest[0]) {
-			return s.errorf("missing space after attribute %s in <%s>", an, s.name)
+		q := b[j]
+		if q != '"' && q != '\'' {
+			return -1, s.errorf("attribute %s in <%s> is not quoted", an, s.name)
+		}
+		k := bytes.IndexByte(b[j+1:end], q)
+		if k < 0 {
+			return end - s.pos, nil
+		}
+		val := b[j+1 : j+1+k]
+		i = j + 2 + k
+		if i < end && !isSpace(b[i]) && b[i] != '>' && b[i] != '/' {
+			return -1, s.errorf("missing space after attribute %s in <%s>", an, s.name)
 		}
 		if needsDecode(val, true) {
 			start := len(s.scratch)
 			var err error
 			s.scratch, err = decodeText(s.scratch, val, true)
 			if err != nil {
-				return s.errorf("attribute %s in <%s>: %v", an, s.name, err)
+				return -1, s.errorf("attribute %s in <%s>: %v", an, s.name, err)
 			}
 			val = s.scratch[start:]
 		}
 		if len(s.attrs) == maxAttrs {
-			return s.errorf("more than %d attributes in <%s>", maxAttrs, s.name)
+			return -1, s.errorf("more than %d attributes in <%s>", maxAttrs, s.name)
 		}
 		s.attrs = append(s.attrs, xmlAttr{an, val})
 	}
 	if len(s.stackLen) == maxDepth {
-		return s.errorf("elements nested deeper than %d", maxDepth)
+		return -1, s.errorf("elements nested deeper than %d", maxDepth)
 	}
+	s.pos = i
 	s.stack = append(s.stack, s.name...)
 	s.stackLen = append(s.stackLen, len(s.name))
 	s.pendingEnd = empty
-	return nil
+	return -1, nil
 }
 
 // attr returns the value of the named attribute of the current start tag.
