@@ -27,8 +27,8 @@ type Options struct {
 	// Arches, when set, keeps only packages of these arches (for example
 	// x86_64 and noarch); other packages are dropped while parsing.
 	Arches []string
-	// MaxMetadataSize bounds decompressed primary or filelists data when
-	// repomd.xml gives no open-size. 0 means 4 GiB.
+	// MaxMetadataSize bounds decompressed primary or filelists data; the
+	// open-size repomd.xml gives bounds it further. 0 means 4 GiB.
 	MaxMetadataSize int64
 }
 
@@ -225,7 +225,7 @@ func (r *Repo) parseCached(ctx context.Context, d RepomdData, parse func(io.Read
 	defer f.Close()
 	limit := r.opts.MaxMetadataSize
 	if d.OpenSize > 0 {
-		limit = d.OpenSize
+		limit = min(limit, d.OpenSize)
 	}
 	rd, err := decompress(f, d.Location, limit)
 	if err != nil {

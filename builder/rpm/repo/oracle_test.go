@@ -512,3 +512,49 @@ func TestOracleGPGVerifiesSignature(t *testing.T) {
 		t.Fatalf("gpg --verify: %v\n%s", err, out)
 	}
 }
+
+// TestOracleDnfExclude checks Source.Exclude hides what dnf's
+// excludepkgs hides.
+func TestOracleDnfExclude(t *testing.T) {
+	needTool(t, "dnf")
+	pkgs := rpmtest.GenerateDistro(13, 60)
+	pkgs[10].Name, pkgs[10].Arch = "kernel", "x86_64"
+	pkgs[11].Name, pkgs[11].Arch = "kernel-core", "x86_64"
+	pkgs[12].Name, pkgs[12].Arch = "kernel", "i686"
+	pkgs[13].Name, pkgs[13].EVR.Epoch, pkgs[13].EVR.Version, pkgs[13].EVR.Release = "docker-ce", 3, "27.5.1", "1.el9"
+	pkgs[14].Name, pkgs[14].EVR.Epoch, pkgs[14].EVR.Version, pkgs[14].EVR.Release = "docker-ce", 3, "26.1.0", "2.el9"
+	dir := writeRepo(t, pkgs, rpmtest.RepoOptions{})
+	for _, pattern := range []string{
+		"kernel", "kernel*", "kernel.i686", "*.i686", "docker-ce-27.5.1", "docker-ce-3:27.5.1-1.el9",
+		"docker-ce-27*", "docker-ce-26.1.0-2.el9." + pkgs[14].Arch, "kernel-[c]ore", "k?rnel", "*-devel", "lib*", "nomatch",
+	} {
+		t.Run(pattern, func(t *testing.T) {
+			tmp := t.TempDir()
+			conf := filepath.Join(tmp, "dnf.conf")
+			os.WriteFile(conf, nil, 0o644)
+			out := run(t, "", "dnf", "-q", "--config="+conf, "--setopt=reposdir=/dev/null", "--repofrompath=kiln,"+dir,
+				"--setopt=kiln.excludepkgs="+pattern,
+				"--installroot="+filepath.Join(tmp, "root"), "--setopt=cachedir="+filepath.Join(tmp, "cache"),
+				"--releasever=9", "--forcearch=x86_64", "repoquery", "--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}")
+			re := regexp.MustCompile(`^\S+-\d+:\S+-\S+\.\S+$`)
+			want := slices.DeleteFunc(lines(out), func(l string) bool { return !re.MatchString(l) })
+			slices.Sort(want)
+			if (len(want) < len(pkgs)) != (pattern != "nomatch") {
+				t.Fatalf("dnf kept %d of %d packages: the exclude did not act as the test expects", len(want), len(pkgs))
+			}
+			r, err := repo.Load(context.Background(), repo.Source{Name: "kiln", BaseURLs: []string{"file://" + dir}, Exclude: []string{pattern}},
+				repo.Options{CacheDir: t.TempDir(), Client: fastClient(nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range r.Packages {
+				got = append(got, fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.EVR.Epoch, p.EVR.Version, p.EVR.Release, p.Arch))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("exclude %q keeps %d packages, dnf %d; first difference: %s", pattern, len(got), len(want), firstDiff(got, want))
+			}
+		})
+	}
+}
