@@ -373,3 +373,33 @@ func TestLoadExcludeAndArches(t *testing.T) {
 		t.Errorf("bad glob: error %v, want one naming exclude[1]", err)
 	}
 }
+
+func TestLoadMaxMetadataSize(t *testing.T) {
+	pkgs := rpmtest.GenerateDistro(3, 50)
+	for _, comp := range []string{"none", "gz"} {
+		dir := writeRepo(t, pkgs, rpmtest.RepoOptions{Compression: comp})
+		_, err := repo.Load(context.Background(), repo.Source{Name: "cap", BaseURLs: []string{"file://" + dir}},
+			repo.Options{CacheDir: t.TempDir(), Client: fastClient(nil), MaxMetadataSize: 4096})
+		if !errors.Is(err, repo.ErrTooLarge) {
+			t.Errorf("%s: error %v, want ErrTooLarge", comp, err)
+		}
+	}
+}
+
+func TestLoadNeedsNameURLAndCache(t *testing.T) {
+	for _, tc := range []struct {
+		src  repo.Source
+		opts repo.Options
+		want string
+	}{
+		{repo.Source{BaseURLs: []string{"file:///x"}}, repo.Options{CacheDir: "/tmp"}, "name"},
+		{repo.Source{Name: "n"}, repo.Options{CacheDir: "/tmp"}, "baseurl"},
+		{repo.Source{Name: "n", BaseURLs: []string{"file:///x"}}, repo.Options{}, "cache"},
+		{repo.Source{Name: "n", BaseURLs: []string{"ftp://x/"}}, repo.Options{CacheDir: t.TempDir()}, "unsupported URL scheme"},
+	} {
+		_, err := repo.Load(context.Background(), tc.src, tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%+v): error %v, want one containing %q", tc.src, err, tc.want)
+		}
+	}
+}
