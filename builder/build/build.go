@@ -36,6 +36,7 @@ import (
 	"github.com/kiln-build/kiln/builder/format/qcow2"
 	"github.com/kiln-build/kiln/builder/format/vmdk"
 	"github.com/kiln-build/kiln/builder/install"
+	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
@@ -304,7 +305,7 @@ func newestBuildTime(l *lock.Lock) time.Time {
 }
 
 func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
-	srcs, err := RepoSources(ctx, o.Profile, o.Client)
+	srcs, err := resolve.RepoSources(ctx, o.Profile, o.Client)
 	if err != nil {
 		return nil, err
 	}

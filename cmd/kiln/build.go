@@ -96,7 +96,7 @@ func lockFor(p *spec.Profile, ref, path string) (*lock.Lock, error) {
 	}
 	l, err := lock.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s not found: run `kiln lock %s` first (builds use only the lock, so they are reproducible)", path, ref)
+		return nil, &missingLockError{path: path, ref: ref}
 	}
 	if err != nil {
 		return nil, err
@@ -132,4 +132,16 @@ func helperBinaries(dir string) (kinit, firstboot string, err error) {
 func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// missingLockError says the profile has no lock yet.
+type missingLockError struct{ path, ref string }
+
+func (e *missingLockError) Error() string {
+	return fmt.Sprintf("%s not found: run `kiln lock %s` first (builds use only the lock, so they are reproducible)", e.path, e.ref)
+}
+
+func isMissingLock(err error) bool {
+	var m *missingLockError
+	return errors.As(err, &m)
 }
