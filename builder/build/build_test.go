@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/inspect"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -225,6 +226,24 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 	data, _ = os.ReadFile(filepath.Join(out, "testnode.spdx.json"))
 	if err := json.Unmarshal(data, &sbom); err != nil || sbom.SPDXVersion != "SPDX-2.3" || len(sbom.Packages) != len(f.lock.Packages)+1 {
 		t.Errorf("SBOM: %v, %s, %d packages", err, sbom.SPDXVersion, len(sbom.Packages))
+	}
+
+	// kiln inspect reads every format back to the same facts.
+	for _, img := range []string{"testnode.raw", "testnode.qcow2", "testnode.vmdk", "testnode.ova"} {
+		r, err := inspect.Image(context.Background(), filepath.Join(out, img))
+		if err != nil {
+			t.Fatalf("inspect %s: %v", img, err)
+		}
+		if r.Root == nil || r.Root.UUID != m.RootUUID || r.ESP == nil || r.ESP.VolumeID != m.ESPUUID || !strings.EqualFold(r.DiskGUID, m.DiskGUID) || len(r.Partitions) != 3 {
+			t.Errorf("inspect %s: root %+v esp %+v guid %s partitions %d; manifest root %s esp %s guid %s", img, r.Root, r.ESP, r.DiskGUID, len(r.Partitions), m.RootUUID, m.ESPUUID, m.DiskGUID)
+		}
+		if strings.Join(r.Packages, " ") != strings.Join(locked, " ") || strings.Join(r.Kernels, " ") != "6.1.0-kiln.test.x86_64" {
+			t.Errorf("inspect %s: packages %v kernels %v", img, r.Packages, r.Kernels)
+		}
+		var rec Record
+		if err := json.Unmarshal(r.Record, &rec); err != nil || rec != m.Record {
+			t.Errorf("inspect %s: record %+v (%v), want %+v", img, rec, err, m.Record)
+		}
 	}
 
 	// Same profile, lock and SOURCE_DATE_EPOCH: the same bytes, warm cache.

@@ -38,6 +38,7 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 		newLockCommand(g),
 		newFetchCommand(g),
 		newBuildCommand(g),
+		newInspectCommand(),
 		newClusterCommand(),
 		newMetadataCommand(),
 	)
