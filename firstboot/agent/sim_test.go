@@ -394,6 +394,7 @@ type simNode struct {
 	err      error
 	runs     int
 	console  bytes.Buffer
+	limits   agent.Limits // zero: simLimits
 }
 
 func metadata(t *testing.T, b *cluster.Bundle, name string) []byte {
@@ -410,6 +411,10 @@ func metadata(t *testing.T, b *cluster.Bundle, name string) []byte {
 }
 
 func (s *simNode) agent(t *testing.T, c *fakeCluster) *agent.Agent {
+	lim := s.limits
+	if lim == (agent.Limits{}) {
+		lim = simLimits
+	}
 	a, err := agent.New(agent.Options{
 		Root:        s.node.root,
 		Platform:    s.platform,
@@ -422,7 +427,7 @@ func (s *simNode) agent(t *testing.T, c *fakeCluster) *agent.Agent {
 		Console: &s.console,
 		Clock:   s.clock,
 		Rand:    func() float64 { return 0.5 },
-		Limits:  simLimits,
+		Limits:  lim,
 	})
 	if err != nil {
 		t.Fatal(err)
