@@ -6,14 +6,18 @@ require (
 	github.com/ProtonMail/go-crypto v1.3.0
 	github.com/coreos/ignition/v2 v2.24.0
 	github.com/diskfs/go-diskfs v1.8.0
+	github.com/dsnet/compress v0.0.1
 	github.com/google/rpmpack v0.7.1
 	github.com/klauspost/compress v1.18.0
 	github.com/spf13/cobra v1.10.1
 	github.com/ulikunitz/xz v0.5.15
 	github.com/vincent-petithory/dataurl v1.0.0
+	github.com/vmware/govmomi v0.56.0
+	github.com/vmware/vmw-guestinfo v0.0.0-20220317130741-510905f0efa3
+	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/sys v0.39.0
+	golang.org/x/term v0.37.0
 	gopkg.in/yaml.v3 v3.0.1
-	go.yaml.in/yaml/v3 v3.0.4
 )
 
 require (
@@ -29,4 +33,5 @@ require (
 	github.com/klauspost/pgzip v1.2.6 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/crypto v0.43.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )

@@ -34,6 +34,11 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 	root.AddCommand(
 		newVersionCommand(),
 		newProfilesCommand(),
+		newResolveCommand(g),
+		newLockCommand(g),
+		newFetchCommand(g),
+		newBuildCommand(g),
+		newInspectCommand(),
 		newClusterCommand(),
 		newMetadataCommand(),
 	)
