@@ -270,3 +270,43 @@ func TestFlags(t *testing.T) {
 		t.Errorf("no metadata: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// kube-vip on 1.29+: the bootstrap node's kube-vip uses super-admin.conf
+// while kubeadm init runs, then admin.conf; a joining control plane uses
+// admin.conf throughout.
+func TestDryRunKubeVIP(t *testing.T) {
+	b := bundle(t)
+	b.Spec.LoadBalancer = config.LoadBalancer{Mode: config.LBKubeVIP, Interface: "ens192"}
+	b.Spec.ControlPlaneEndpoint.Port = 6443
+	for _, tc := range []struct {
+		node, step string
+	}{{"m1", "[init] kube-vip-admin: switching kube-vip from super-admin.conf to admin.conf\n  write /etc/kubernetes/manifests/kube-vip.yaml (0600)\n"}, {"m2", ""}} {
+		nc, err := b.NodeConfig(tc.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := config.MarshalYAML(nc)
+		meta := filepath.Join(t.TempDir(), "m.yaml")
+		os.WriteFile(meta, doc, 0o600)
+		root := seedImage(t)
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"--dry-run", "--root", root, "--metadata-file", meta}, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.node, code, stderr.String())
+		}
+		plan := stdout.String()
+		if tc.step != "" && !strings.Contains(plan, tc.step) {
+			t.Errorf("%s: the plan lacks %q:\n%s", tc.node, tc.step, plan)
+		}
+		if tc.step == "" && strings.Contains(plan, "kube-vip-admin") {
+			t.Errorf("%s: a joining control plane switches kubeconfig", tc.node)
+		}
+		if strings.Contains(plan, "haproxy.cfg") || strings.Contains(plan, "vrrp") {
+			t.Errorf("%s: kube-vip plan mentions haproxy or VRRP:\n%s", tc.node, plan)
+		}
+		pod, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/manifests/kube-vip.yaml"))
+		if err != nil || !strings.Contains(string(pod), "path: /etc/kubernetes/admin.conf") {
+			t.Errorf("%s: kube-vip.yaml does not end on admin.conf (%v):\n%s", tc.node, err, pod)
+		}
+		validateWithKubeadm(t, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml"))
+	}
+}
