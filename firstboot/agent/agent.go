@@ -372,6 +372,14 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 	}
 	if !fromCopy {
 		raw, err = a.opts.Platform.Metadata(ctx)
+		if err != nil && ctx.Err() == nil {
+			// A crash after scrubbing and before recording the step leaves
+			// only the copy.
+			if kept, kerr := a.files.ReadFile(MetadataCopy); kerr == nil {
+				a.log.Warn("the platform has no metadata; using the copy kept on the node", "platform", a.opts.Platform.Name(), "error", err)
+				raw, err, fromCopy = kept, nil, true
+			}
+		}
 		if err != nil {
 			return &Failure{Step: "metadata", Err: fmt.Errorf("reading metadata from %s: %w", a.opts.Platform.Name(), err),
 				Hint: "give the VM its kiln metadata (docs/metadata.md, Delivery channels) and reboot"}
@@ -397,6 +405,13 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 	if err := a.files.WriteFile(MetadataCopy, raw, 0o600); err != nil {
 		return &Failure{Step: "metadata", Err: err}
 	}
+	a.state.Node = cfg.Node.Name
+	a.state.step("metadata").Started = a.clock.Now().UTC()
+	a.state.step("metadata").Done = a.clock.Now().UTC()
+	if err := a.save(); err != nil {
+		return err
+	}
+	// Scrub only once the copy and the state say where the document is.
 	if s, ok := a.opts.Platform.(SecretScrubber); ok {
 		if err := s.ScrubMetadata(ctx); err != nil {
 			// The node can still form its cluster; the secrets stay where
@@ -404,10 +419,7 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 			a.log.Warn("could not scrub the metadata from the platform; it still holds the cluster secrets", "platform", a.opts.Platform.Name(), "error", err)
 		}
 	}
-	a.state.Node = cfg.Node.Name
-	a.state.step("metadata").Started = a.clock.Now().UTC()
-	a.state.step("metadata").Done = a.clock.Now().UTC()
-	return a.save()
+	return nil
 }
 
 // checkMetadata checks what Validate leaves to the agent: that the CAs are

@@ -159,3 +159,36 @@ func TestStateFileWrittenAtomically(t *testing.T) {
 		t.Errorf("metadata copy: %v, mode %v; want 0600", err, fi)
 	}
 }
+
+func TestPlan(t *testing.T) {
+	b := sharedBundle(t)
+	for _, tc := range []struct {
+		name       string
+		want, none []string
+	}{
+		{"m1", []string{"host hostname:", "load-balancer load-balancer:", "init init:", "init token:", "cni cni:", "ready ready:"}, []string{"join join:"}},
+		{"m2", []string{"load-balancer load-balancer:", "join endpoint:", "join join: kubeadm join (control plane"}, []string{"init init:", "cni cni:"}},
+		{"w1", []string{"join endpoint:", "join join: kubeadm join (worker)"}, []string{"load-balancer", "init init:"}},
+	} {
+		c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+		n := single(t, c, b, tc.name, "10.31.100.9")
+		plan, err := n.agent(t, c).Plan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(plan, "\n")
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: plan lacks %q:\n%s", tc.name, w, text)
+			}
+		}
+		for _, w := range tc.none {
+			if strings.Contains(text, w) {
+				t.Errorf("%s: plan has %q:\n%s", tc.name, w, text)
+			}
+		}
+		if len(n.node.commands()) != 0 || n.platform.scrubbed {
+			t.Errorf("%s: Plan ran %v or scrubbed", tc.name, n.node.commands())
+		}
+	}
+}

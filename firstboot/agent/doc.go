@@ -34,7 +34,9 @@
 // refuses while another member is being added join one at a time.
 //
 // Every node, phase ready: ready (wait until the node's Ready condition is
-// True), then the marker /var/lib/kiln/done and status ready.
+// True; skipped with cni none, where the node stays NotReady until someone
+// installs a pod network), then the marker /var/lib/kiln/done and status
+// ready.
 //
 // # State and resuming
 //

@@ -180,6 +180,11 @@ func (a *Agent) plan() ([]step, error) {
 			hint:    "see `journalctl -u kiln-firstboot`; the node resets and retries on the next boot"})
 	}
 
+	if c.Cluster.CNI == config.CNINone {
+		// No pod network yet: the node stays NotReady until one is
+		// installed, which is not the agent's to wait for.
+		return steps, nil
+	}
 	kubeconfig := AdminConf
 	if c.Node.Role == config.RoleWorker {
 		kubeconfig = KubeletConf // the node authorizer lets a kubelet read its own Node

@@ -62,12 +62,6 @@ func (s *State) done(name string) bool {
 	return st != nil && !st.Done.IsZero()
 }
 
-// interrupted reports whether a step was started and never finished.
-func (s *State) interrupted(name string) bool {
-	st := s.Steps[name]
-	return st != nil && !st.Started.IsZero() && st.Done.IsZero()
-}
-
 // LoadState reads the state under root; a missing file is an empty state.
 func LoadState(root string) (*State, error) {
 	h := &host.Host{Root: root}
