@@ -238,6 +238,9 @@ func (p *primaryParser) readFormat() error {
 func (p *primaryParser) readDeps(dst *[]Dep) error {
 	sc := p.sc
 	what := string(sc.local())
+	// A provide's name is mostly unique to its package; interning it would
+	// only grow the table. Everything else repeats across packages.
+	intern := what != "provides"
 	p.deps = append(p.deps[:0], *dst...)
 	for {
 		k, err := sc.next()
@@ -254,7 +257,11 @@ func (p *primaryParser) readDeps(dst *[]Dep) error {
 			continue
 		}
 		var d Dep
-		d.Name = p.internAttr("name")
+		if b, _ := sc.attr("name"); intern {
+			d.Name = p.in.bytes(b)
+		} else if len(b) > 0 {
+			d.Name = string(b)
+		}
 		if d.Name == "" {
 			return fmt.Errorf("%s entry without a name", what)
 		}

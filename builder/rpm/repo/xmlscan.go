@@ -516,7 +516,7 @@ func (s *scanner) skip() error {
 	return nil
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r') }
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
@@ -531,6 +531,9 @@ func validName(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
+		if c > '?' {
+			continue // letters and most of ASCII above the markup characters
+		}
 		switch c {
 		case '<', '>', '&', '"', '\'', '=', '/', '!', '?', ' ', '\t', '\r', '\n':
 			return false
@@ -550,7 +553,8 @@ func truncate(b []byte) []byte {
 // attribute value, whitespace that XML normalises to spaces.
 func needsDecode(b []byte, attr bool) bool {
 	for _, c := range b {
-		if c == '&' || c == '<' || c == '\r' || (attr && (c == '\n' || c == '\t')) {
+		// One comparison for the common bytes: letters, most punctuation.
+		if c <= '<' && (c == '&' || c == '<' || c == '\r' || (attr && (c == '\n' || c == '\t'))) {
 			return true
 		}
 	}

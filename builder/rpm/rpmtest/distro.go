@@ -108,11 +108,13 @@ func (g *distroGen) lowBiased(n int) int {
 	return int(float64(n) * u * u * u)
 }
 
-func eq(name string, e version.EVR) repo.Dep  { return repo.Dep{Name: name, Flags: repo.EQ, EVR: e} }
-func anyDep(name string) repo.Dep             { return repo.Dep{Name: name} }
-func ge(name string, e version.EVR) repo.Dep  { return repo.Dep{Name: name, Flags: repo.GE, EVR: e} }
-func pre(name string) repo.Dep                { return repo.Dep{Name: name, Pre: true} }
-func lt(name string, ev version.EVR) repo.Dep { return repo.Dep{Name: name, Flags: repo.LT, EVR: ev} }
+func depEQ(name string, e version.EVR) repo.Dep { return repo.Dep{Name: name, Flags: repo.EQ, EVR: e} }
+func depAny(name string) repo.Dep               { return repo.Dep{Name: name} }
+func depGE(name string, e version.EVR) repo.Dep { return repo.Dep{Name: name, Flags: repo.GE, EVR: e} }
+func depPre(name string) repo.Dep               { return repo.Dep{Name: name, Pre: true} }
+func depLT(name string, ev version.EVR) repo.Dep {
+	return repo.Dep{Name: name, Flags: repo.LT, EVR: ev}
+}
 
 func (g *distroGen) newPkg(name, arch string, kind distroKind) *repo.Package {
 	e := g.evr()
@@ -130,9 +132,9 @@ func (g *distroGen) newPkg(name, arch string, kind distroKind) *repo.Package {
 		HeaderEnd:     int64(8000 + g.rng.IntN(90000)),
 	}
 	p.SourceRPM = name + "-" + e.Version + "-" + e.Release + ".src.rpm"
-	p.Provides = append(p.Provides, eq(name, e))
+	p.Provides = append(p.Provides, depEQ(name, e))
 	if arch != "noarch" {
-		p.Provides = append(p.Provides, eq(name+"("+archTag(arch)+")", e))
+		p.Provides = append(p.Provides, depEQ(name+"("+archTag(arch)+")", e))
 	}
 	g.pkgs = append(g.pkgs, p)
 	g.kind = append(g.kind, kind)
@@ -151,23 +153,23 @@ func (g *distroGen) generate(n int) []*repo.Package {
 	g.deepFile = map[int]string{}
 	// Base anchors, depended on by everything else.
 	glibc := g.newPkg("glibc", "x86_64", kindLib)
-	glibc.Provides = append(glibc.Provides, anyDep("libc.so.6()(64bit)"), anyDep("libc.so.6(GLIBC_2.34)(64bit)"), anyDep("rtld(GNU_HASH)"), anyDep("libm.so.6()(64bit)"))
+	glibc.Provides = append(glibc.Provides, depAny("libc.so.6()(64bit)"), depAny("libc.so.6(GLIBC_2.34)(64bit)"), depAny("rtld(GNU_HASH)"), depAny("libm.so.6()(64bit)"))
 	glibc.Files = []string{"/etc/ld.so.conf", "/usr/lib64/libc.so.6", "/usr/lib64/libm.so.6", "/usr/sbin/ldconfig"}
 	g.soname[0] = "libc.so.6()(64bit)"
 	g.libs = append(g.libs, 0)
 	bash := g.newPkg("bash", "x86_64", kindApp)
-	bash.Provides = append(bash.Provides, anyDep("/bin/sh"), anyDep("/bin/bash"))
-	bash.Requires = []repo.Dep{anyDep("libc.so.6()(64bit)"), anyDep("libc.so.6(GLIBC_2.34)(64bit)")}
+	bash.Provides = append(bash.Provides, depAny("/bin/sh"), depAny("/bin/bash"))
+	bash.Requires = []repo.Dep{depAny("libc.so.6()(64bit)"), depAny("libc.so.6(GLIBC_2.34)(64bit)")}
 	bash.Files = []string{"/usr/bin/bash", "/usr/bin/sh", "/etc/skel/.bashrc", "/usr/share/doc/bash/README"}
-	glibc.Requires = []repo.Dep{pre("/bin/sh"), anyDep("/usr/sbin/ldconfig")}
+	glibc.Requires = []repo.Dep{depPre("/bin/sh"), depAny("/usr/sbin/ldconfig")}
 	py := g.newPkg("python3", "x86_64", kindApp)
 	py.EVR = version.EVR{Version: "3.9.18", Release: "3.el9"}
-	py.Provides = []repo.Dep{eq("python3", py.EVR), eq("python3(x86-64)", py.EVR), eq("python(abi)", version.EVR{Version: "3.9"}), anyDep("/usr/bin/python3")}
+	py.Provides = []repo.Dep{depEQ("python3", py.EVR), depEQ("python3(x86-64)", py.EVR), depEQ("python(abi)", version.EVR{Version: "3.9"}), depAny("/usr/bin/python3")}
 	pylibs := g.newPkg("python3-libs", "x86_64", kindLib)
 	pylibs.EVR = py.EVR
-	pylibs.Provides = []repo.Dep{eq("python3-libs", py.EVR), eq("python3-libs(x86-64)", py.EVR), anyDep("libpython3.9.so.1.0()(64bit)")}
-	py.Requires = []repo.Dep{eq("python3-libs(x86-64)", py.EVR), anyDep("libpython3.9.so.1.0()(64bit)"), anyDep("libc.so.6()(64bit)")}
-	pylibs.Requires = []repo.Dep{eq("python3", py.EVR), anyDep("libc.so.6()(64bit)")} // a cycle, as in CentOS
+	pylibs.Provides = []repo.Dep{depEQ("python3-libs", py.EVR), depEQ("python3-libs(x86-64)", py.EVR), depAny("libpython3.9.so.1.0()(64bit)")}
+	py.Requires = []repo.Dep{depEQ("python3-libs(x86-64)", py.EVR), depAny("libpython3.9.so.1.0()(64bit)"), depAny("libc.so.6()(64bit)")}
+	pylibs.Requires = []repo.Dep{depEQ("python3", py.EVR), depAny("libc.so.6()(64bit)")} // a cycle, as in CentOS
 	py.Files = []string{"/usr/bin/python3", "/usr/bin/python3.9"}
 	pylibs.Files = []string{"/usr/lib64/libpython3.9.so.1.0", "/usr/lib64/python3.9/os.py"}
 	g.soname[3] = "libpython3.9.so.1.0()(64bit)"
@@ -224,9 +226,9 @@ func (g *distroGen) library(base string) {
 	g.soname[len(g.pkgs)-1] = so + "()(64bit)"
 	g.deepFile[len(g.pkgs)-1] = "/usr/lib64/" + so
 	g.libs = append(g.libs, len(g.pkgs)-1)
-	p.Provides = append(p.Provides, anyDep(so+"()(64bit)"))
+	p.Provides = append(p.Provides, depAny(so+"()(64bit)"))
 	for v := 0; v < 4+g.rng.IntN(10); v++ {
-		p.Provides = append(p.Provides, anyDep(fmt.Sprintf("%s(%s_%d.%d)(64bit)", so, strings.ToUpper(base), major, v)))
+		p.Provides = append(p.Provides, depAny(fmt.Sprintf("%s(%s_%d.%d)(64bit)", so, strings.ToUpper(base), major, v)))
 	}
 	p.Files = []string{"/usr/lib64/" + so, fmt.Sprintf("/usr/lib64/%s.%d.0", so, g.rng.IntN(9)), "/usr/share/licenses/" + name + "/COPYING"}
 	p.Files = append(p.Files, g.docFiles(name, 5+g.rng.IntN(20))...)
@@ -234,7 +236,7 @@ func (g *distroGen) library(base string) {
 		// Multilib: the same library for i686.
 		q := *p
 		q.Arch = "i686"
-		q.Provides = []repo.Dep{eq(name, p.EVR), eq(name+"(x86-32)", p.EVR), anyDep(so)}
+		q.Provides = []repo.Dep{depEQ(name, p.EVR), depEQ(name+"(x86-32)", p.EVR), depAny(so)}
 		q.Files = []string{"/usr/lib/" + so}
 		g.pkgs = append(g.pkgs, &q)
 		g.kind = append(g.kind, kindLib)
@@ -254,8 +256,8 @@ func (g *distroGen) app(base string) {
 	p.Files = []string{"/usr/bin/" + base, "/usr/share/man/man1/" + base + ".1.gz"}
 	if g.rng.IntN(3) == 0 {
 		p.Files = append(p.Files, "/etc/"+base+".conf")
-		p.Provides = append(p.Provides, eq("config("+base+")", p.EVR))
-		p.Requires = append(p.Requires, eq("config("+base+")", p.EVR))
+		p.Provides = append(p.Provides, depEQ("config("+base+")", p.EVR))
+		p.Requires = append(p.Requires, depEQ("config("+base+")", p.EVR))
 	}
 	if g.rng.IntN(4) == 0 {
 		p.Files = append(p.Files, "/usr/sbin/"+base+"d", "/usr/lib/systemd/system/"+base+".service")
@@ -263,7 +265,7 @@ func (g *distroGen) app(base string) {
 	p.Files = append(p.Files, g.docFiles(base, 10+g.rng.IntN(40))...)
 	g.deepFile[len(g.pkgs)-1] = "/usr/share/man/man1/" + base + ".1.gz"
 	for k := 0; k < 5+g.rng.IntN(8); k++ {
-		p.Provides = append(p.Provides, anyDep(fmt.Sprintf("bundled(%s-%s)", g.word(), base)))
+		p.Provides = append(p.Provides, depAny(fmt.Sprintf("bundled(%s-%s)", g.word(), base)))
 	}
 }
 
@@ -272,9 +274,9 @@ func (g *distroGen) python(base string) {
 	g.pys = append(g.pys, len(g.pkgs)-1)
 	v := version.EVR{Version: p.EVR.Version}
 	p.Provides = append(p.Provides,
-		eq("python3.9-"+base, p.EVR), eq("python-"+base, p.EVR),
-		eq("python3dist("+base+")", v), eq("python3.9dist("+base+")", v))
-	p.Requires = append(p.Requires, eq("python(abi)", version.EVR{Version: "3.9"}))
+		depEQ("python3.9-"+base, p.EVR), depEQ("python-"+base, p.EVR),
+		depEQ("python3dist("+base+")", v), depEQ("python3.9dist("+base+")", v))
+	p.Requires = append(p.Requires, depEQ("python(abi)", version.EVR{Version: "3.9"}))
 	p.Files = []string{"/usr/lib/python3.9/site-packages/" + base + "/__init__.py"}
 	for k := 0; k < 5+g.rng.IntN(30); k++ {
 		p.Files = append(p.Files, fmt.Sprintf("/usr/lib/python3.9/site-packages/%s/%s%d.py", base, g.word(), k))
@@ -286,8 +288,8 @@ func (g *distroGen) devel(lib int) {
 	l := g.pkgs[lib]
 	p := g.newPkg(l.Name+"-devel", "x86_64", kindDevel)
 	p.EVR = l.EVR
-	p.Provides = []repo.Dep{eq(p.Name, p.EVR), eq(p.Name+"(x86-64)", p.EVR), eq("pkgconfig("+strings.TrimPrefix(l.Name, "lib")+")", version.EVR{Version: l.EVR.Version})}
-	p.Requires = append(p.Requires, eq(l.Name+"(x86-64)", l.EVR), anyDep("/usr/sbin/ldconfig"))
+	p.Provides = []repo.Dep{depEQ(p.Name, p.EVR), depEQ(p.Name+"(x86-64)", p.EVR), depEQ("pkgconfig("+strings.TrimPrefix(l.Name, "lib")+")", version.EVR{Version: l.EVR.Version})}
+	p.Requires = append(p.Requires, depEQ(l.Name+"(x86-64)", l.EVR), depAny("/usr/sbin/ldconfig"))
 	p.Files = []string{"/usr/include/" + l.Name + ".h", "/usr/lib64/pkgconfig/" + l.Name + ".pc"}
 }
 
@@ -299,12 +301,12 @@ func (g *distroGen) requires(i int) {
 	}
 	switch g.kind[i] {
 	case kindPython:
-		p.Requires = append(p.Requires, eq("python3", g.pkgs[2].EVR))
+		p.Requires = append(p.Requires, depEQ("python3", g.pkgs[2].EVR))
 		for k := 0; k < 6+g.rng.IntN(14); k++ {
 			t := g.pys[g.lowBiased(len(g.pys))]
 			if t != i {
 				name := strings.TrimPrefix(g.pkgs[t].Name, "python3-")
-				p.Requires = append(p.Requires, ge("python3.9dist("+name+")", version.EVR{Version: "0.1"}))
+				p.Requires = append(p.Requires, depGE("python3.9dist("+name+")", version.EVR{Version: "0.1"}))
 			}
 		}
 		return
@@ -312,28 +314,28 @@ func (g *distroGen) requires(i int) {
 		for k := 0; k < 2+g.rng.IntN(4); k++ {
 			t := g.libs[g.lowBiased(len(g.libs))]
 			if t > 3 && g.pkgs[t].Arch == "x86_64" {
-				p.Requires = append(p.Requires, anyDep(g.soname[t]))
+				p.Requires = append(p.Requires, depAny(g.soname[t]))
 			}
 		}
 		return
 	}
-	p.Requires = append(p.Requires, anyDep("libc.so.6()(64bit)"), anyDep("libc.so.6(GLIBC_2.34)(64bit)"), anyDep("rtld(GNU_HASH)"))
+	p.Requires = append(p.Requires, depAny("libc.so.6()(64bit)"), depAny("libc.so.6(GLIBC_2.34)(64bit)"), depAny("rtld(GNU_HASH)"))
 	if g.rng.IntN(3) == 0 {
-		p.Requires = append(p.Requires, pre("/bin/sh"))
+		p.Requires = append(p.Requires, depPre("/bin/sh"))
 	} else {
-		p.Requires = append(p.Requires, anyDep("/bin/sh"))
+		p.Requires = append(p.Requires, depAny("/bin/sh"))
 	}
 	for k := 0; k < 8+g.rng.IntN(12); k++ {
 		t := g.libs[g.lowBiased(len(g.libs))]
 		if t != i && g.pkgs[t].Arch == "x86_64" {
-			p.Requires = append(p.Requires, anyDep(g.soname[t]))
+			p.Requires = append(p.Requires, depAny(g.soname[t]))
 		}
 	}
 	if g.rng.IntN(2) == 0 {
 		t := g.libs[g.lowBiased(len(g.libs))]
 		if t != i && g.pkgs[t].Arch == "x86_64" {
 			l := g.pkgs[t]
-			p.Requires = append(p.Requires, ge(l.Name, version.EVR{Epoch: l.EVR.Epoch, Version: l.EVR.Version}))
+			p.Requires = append(p.Requires, depGE(l.Name, version.EVR{Epoch: l.EVR.Epoch, Version: l.EVR.Version}))
 		}
 	}
 }
@@ -350,35 +352,35 @@ func (g *distroGen) extras() {
 		switch {
 		case r < 20:
 			old := "old-" + p.Name
-			p.Obsoletes = append(p.Obsoletes, lt(old, p.EVR))
-			p.Provides = append(p.Provides, eq(old, p.EVR))
+			p.Obsoletes = append(p.Obsoletes, depLT(old, p.EVR))
+			p.Provides = append(p.Provides, depEQ(old, p.EVR))
 		case r < 30:
 			q := pick()
 			if q.Name != p.Name {
-				p.Conflicts = append(p.Conflicts, lt(q.Name, version.EVR{Version: "0.0.0"}))
+				p.Conflicts = append(p.Conflicts, depLT(q.Name, version.EVR{Version: "0.0.0"}))
 			}
 		case r < 60:
 			a, b := pick(), pick()
 			if a.Name != p.Name && b.Name != p.Name {
 				if g.rng.IntN(2) == 0 {
-					p.Requires = append(p.Requires, anyDep("("+a.Name+" if "+b.Name+")"))
+					p.Requires = append(p.Requires, depAny("("+a.Name+" if "+b.Name+")"))
 				} else {
-					p.Requires = append(p.Requires, anyDep("("+a.Name+" or "+b.Name+")"))
+					p.Requires = append(p.Requires, depAny("("+a.Name+" or "+b.Name+")"))
 				}
 			}
 		case r < 70:
 			if f, ok := g.deepFile[g.rng.IntN(n)]; ok && !strings.Contains(f, "bin/") {
-				p.Requires = append(p.Requires, anyDep(f))
+				p.Requires = append(p.Requires, depAny(f))
 			}
 		}
 		if r%10 == 0 {
-			p.Recommends = append(p.Recommends, anyDep(pick().Name))
+			p.Recommends = append(p.Recommends, depAny(pick().Name))
 		}
 		if r%20 == 1 {
-			p.Suggests = append(p.Suggests, anyDep(pick().Name))
+			p.Suggests = append(p.Suggests, depAny(pick().Name))
 		}
 		if r%33 == 2 {
-			p.Supplements = append(p.Supplements, anyDep("("+pick().Name+" and langpacks-en)"))
+			p.Supplements = append(p.Supplements, depAny("("+pick().Name+" and langpacks-en)"))
 		}
 		if i%10 == 0 {
 			q := *p

@@ -283,7 +283,7 @@ func runLibsolv(t testing.TB, cases []oracleCase) []oracleResult {
 		repos := slices.Clone(c.Repos)
 		slices.SortStableFunc(repos, func(a, b Repo) int { return strings.Compare(a.Source.Name, b.Source.Name) })
 		for ri, r := range repos {
-			primary, err := tmpWriteRepodata(filepath.Join(dir, fmt.Sprintf("c%d-r%d", ci, ri)), r.Packages)
+			primary, err := writeRepodata(filepath.Join(dir, fmt.Sprintf("c%d-r%d", ci, ri)), r.Packages)
 			if err != nil {
 				t.Fatal(err)
 			}
