@@ -21,7 +21,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,11 +28,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/kiln-build/kiln/builder/buildinfo"
 	"github.com/kiln-build/kiln/firstboot/agent"
+	"github.com/kiln-build/kiln/firstboot/platform/detect"
 )
 
 func main() {
@@ -62,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *version {
 		fmt.Fprintf(stdout, "kiln-firstboot %s %s/%s %s\n", buildinfo.Version(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
+	}
+	if *platformName != "" && !slices.Contains(detect.Names(), *platformName) {
+		fmt.Fprintf(stderr, "kiln-firstboot: --platform %q is not a platform (want one of %s)\n", *platformName, strings.Join(detect.Names(), ", "))
+		return 2
 	}
 	if *metadataFile != "" && *platformName != "" && *platformName != "file" {
 		fmt.Fprintf(stderr, "kiln-firstboot: --metadata-file reads a file; it cannot be used with --platform %s\n", *platformName)
@@ -109,5 +114,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
-
-var errNoPlatform = errors.New("no metadata platform")

@@ -257,7 +257,7 @@ func TestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"--version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "kiln-firstboot ") {
 		t.Errorf("--version: exit %d, %q", code, stdout.String())
 	}
-	for _, args := range [][]string{{"--bogus"}, {"extra"}, {"--metadata-file", "x", "--platform", "vmware"}} {
+	for _, args := range [][]string{{"--bogus"}, {"extra"}, {"--metadata-file", "x", "--platform", "vmware"}, {"--platform", "openstack"}} {
 		stdout.Reset()
 		stderr.Reset()
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
@@ -308,5 +308,26 @@ func TestDryRunKubeVIP(t *testing.T) {
 			t.Errorf("%s: kube-vip.yaml does not end on admin.conf (%v):\n%s", tc.node, err, pod)
 		}
 		validateWithKubeadm(t, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml"))
+	}
+}
+
+// Without flags the platform is detected: here, the metadata file the
+// image carries under the root.
+func TestDetectsTheMetadataFile(t *testing.T) {
+	b := bundle(t)
+	nc, err := b.NodeConfig("w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := config.MarshalYAML(nc)
+	root := seedImage(t)
+	os.MkdirAll(filepath.Join(root, "etc/kiln"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/kiln/metadata.yaml"), doc, 0o600)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--dry-run", "--root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "platform file;") || !strings.Contains(stdout.String(), "[ready] ready: node w2 is a Ready worker") {
+		t.Errorf("plan:\n%s", stdout.String())
 	}
 }
