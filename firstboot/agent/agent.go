@@ -281,7 +281,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return a.fail(ctx, err)
 		}
 	}
-	a.report(ctx, config.PhaseReady, "ready: node "+a.cfg.Node.Name+" is a Ready "+string(a.cfg.Node.Role), "")
+	a.report(ctx, config.PhaseDone, "ready: node "+a.cfg.Node.Name+" is a Ready "+string(a.cfg.Node.Role), "")
 	if a.opts.DryRun {
 		return nil
 	}
@@ -310,7 +310,7 @@ func (a *Agent) Plan(ctx context.Context) ([]string, error) {
 	for _, s := range steps {
 		out = append(out, fmt.Sprintf("%s %s: %s", s.phase, s.name, s.msg))
 	}
-	return append(out, string(config.PhaseReady)+" done: mark the node done ("+DoneFile+")"), nil
+	return append(out, string(config.PhaseDone)+" done: mark the node done ("+DoneFile+")"), nil
 }
 
 func (a *Agent) fail(ctx context.Context, err error) error {

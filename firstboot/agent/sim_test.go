@@ -565,14 +565,14 @@ func TestSimulatedCluster(t *testing.T) {
 		if !agent.Done(s.node.root) {
 			t.Errorf("%s has no done marker", name)
 		}
-		if got := s.platform.last(); got.Phase != config.PhaseReady || got.Node != name {
+		if got := s.platform.last(); got.Phase != config.PhaseDone || got.Node != name {
 			t.Errorf("%s: last status %+v, want phase ready", name, got)
 		}
-		checkStatusFile(t, s.node.root, name, config.PhaseReady)
+		checkStatusFile(t, s.node.root, name, config.PhaseDone)
 		if !s.platform.scrubbed {
 			t.Errorf("%s: the platform's metadata was not scrubbed", name)
 		}
-		checkConsole(t, name, s.console.String(), config.PhaseReady)
+		checkConsole(t, name, s.console.String(), config.PhaseDone)
 	}
 
 	// m1 finished the init it was interrupted in instead of running it again.
