@@ -11,6 +11,7 @@
 package build
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -239,18 +241,39 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	defer rawFile.Close()
 	size := layout.Size
 	var files []string
+	// The VMDK is compressed once: the OVA packs it and NAME.vmdk is a
+	// copy with its own extent name.
+	sharedVMDK := ""
+	if slices.Contains(p.Outputs, "vmdk") || slices.Contains(p.Outputs, "ova") {
+		sharedVMDK = filepath.Join(scratch, ovaVM(p).DiskFileName())
+		if err := run("encode vmdk", func() error {
+			return format.WriteFile(ctx, sharedVMDK, vmdk.Encoder{FileName: ovaVM(p).DiskFileName()}, rawFile, size)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range orderedOutputs(p.Outputs) {
-		name, enc := encoderFor(f, p, sde, scratch)
+		name := outputName(p, f)
+		dst := filepath.Join(stage, name)
 		if err := run("format "+f, func() error {
-			if f == "raw" {
+			switch f {
+			case "raw":
 				return nil
+			case "vmdk":
+				return copyRenamedVMDK(ctx, sharedVMDK, dst, name)
+			case "ova":
+				return format.WriteFile(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
+			case "qcow2":
+				return format.WriteFile(ctx, dst, qcow2.Encoder{}, rawFile, size)
+			case "gce":
+				return format.WriteFile(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
 			}
-			return format.WriteFile(ctx, filepath.Join(stage, name), enc, rawFile, size)
+			return fmt.Errorf("unknown output %q", f)
 		}); err != nil {
 			return nil, err
 		}
 		files = append(files, name)
-		sum, n, err := hashFile(filepath.Join(stage, name))
+		sum, n, err := hashFile(dst)
 		if err != nil {
 			return nil, err
 		}
@@ -366,24 +389,50 @@ func orderedOutputs(outs []string) []string {
 	return o
 }
 
-func encoderFor(f string, p *spec.Profile, sde time.Time, tmp string) (string, format.Encoder) {
+func outputName(p *spec.Profile, f string) string {
 	switch f {
-	case "qcow2":
-		return p.Name + ".qcow2", qcow2.Encoder{}
-	case "vmdk":
-		return p.Name + ".vmdk", vmdk.Encoder{FileName: p.Name + ".vmdk"}
-	case "ova":
-		fw := "efi"
-		if p.Boot.Firmware == "bios" {
-			fw = "bios"
-		}
-		return p.Name + ".ova", ova.Encoder{VM: ova.VM{Name: p.Name, CPUs: p.OVA.CPUs, MemoryMiB: p.OVA.MemoryMiB,
-			HardwareVersion: p.OVA.HardwareVersion, GuestOS: p.OVA.GuestOS, Firmware: fw, Network: p.OVA.Network,
-			ExtraConfig: p.OVA.ExtraConfig}, ModTime: sde, TempDir: tmp}
 	case "gce":
-		return gce.FileName(p.Name), gce.Encoder{ModTime: sde}
+		return gce.FileName(p.Name)
+	default:
+		return p.Name + "." + f
 	}
-	return p.Name + ".raw", nil
+}
+
+// ovaVM is the virtual hardware the OVA asks vSphere for.
+func ovaVM(p *spec.Profile) ova.VM {
+	fw := "efi"
+	if p.Boot.Firmware == "bios" {
+		fw = "bios"
+	}
+	return ova.VM{Name: p.Name, CPUs: p.OVA.CPUs, MemoryMiB: p.OVA.MemoryMiB, HardwareVersion: p.OVA.HardwareVersion,
+		GuestOS: p.OVA.GuestOS, Firmware: fw, Network: p.OVA.Network, ExtraConfig: p.OVA.ExtraConfig}
+}
+
+// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically.
+func copyRenamedVMDK(ctx context.Context, src, dst, name string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".kiln-tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	err = vmdk.CopyRenamed(ctx, bw, bufio.NewReaderSize(in, 1<<20), name)
+	if err == nil {
+		err = bw.Flush()
+	}
+	err = errors.Join(err, out.Close())
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 func hashFile(path string) (string, int64, error) {

@@ -43,6 +43,10 @@ type Encoder struct {
 	// TempDir holds the VMDK while the archive is assembled; "" means the
 	// system default. It needs room for the compressed disk.
 	TempDir string
+	// VMDK, when set, is a streamOptimized VMDK of the same disk already
+	// written with FileName VM.DiskFileName(); Encode packs it instead of
+	// encoding the disk again.
+	VMDK string
 }
 
 // Encode writes the OVA of disk to dst.
@@ -60,23 +64,37 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	}
 	diskName := vm.DiskFileName()
 
-	tmp, err := os.CreateTemp(e.TempDir, "kiln-ova-*.vmdk")
-	if err != nil {
-		return fmt.Errorf("creating temp file for the vmdk: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
 	vmdkSum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, vmdkSum), 1<<20)
-	enc := e.Disk
-	enc.FileName = diskName
-	if err := enc.Encode(ctx, bw, disk, size); err != nil {
-		return fmt.Errorf("writing vmdk: %w", err)
+	var tmp *os.File
+	if e.VMDK != "" {
+		f, err := os.Open(e.VMDK)
+		if err != nil {
+			return fmt.Errorf("reading the vmdk: %w", err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(vmdkSum, &ctxReader{ctx, f}); err != nil {
+			return fmt.Errorf("hashing the vmdk: %w", err)
+		}
+		tmp = f
+	} else {
+		f, err := os.CreateTemp(e.TempDir, "kiln-ova-*.vmdk")
+		if err != nil {
+			return fmt.Errorf("creating temp file for the vmdk: %w", err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		bw := bufio.NewWriterSize(io.MultiWriter(f, vmdkSum), 1<<20)
+		enc := e.Disk
+		enc.FileName = diskName
+		if err := enc.Encode(ctx, bw, disk, size); err != nil {
+			return fmt.Errorf("writing vmdk: %w", err)
+		}
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("writing vmdk: %w", err)
+		}
+		tmp = f
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing vmdk: %w", err)
-	}
-	vmdkSize, err := tmp.Seek(0, io.SeekCurrent)
+	vmdkSize, err := tmp.Seek(0, io.SeekEnd)
 	if err != nil {
 		return fmt.Errorf("writing vmdk: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,5 +193,30 @@ func TestRejectsBadOptions(t *testing.T) {
 		if err := e.Encode(context.Background(), &bytes.Buffer{}, bytes.NewReader(make([]byte, 512)), 512); err == nil {
 			t.Errorf("Encode with %+v returned nil", e)
 		}
+	}
+}
+
+// CopyRenamed gives exactly what encoding with the other name gives.
+func TestCopyRenamedEqualsEncodingWithTheName(t *testing.T) {
+	disk := make([]byte, 4<<20)
+	for i := range disk {
+		disk[i] = byte(i * 7 / 4096)
+	}
+	encode := func(name string) []byte {
+		var b bytes.Buffer
+		if err := (Encoder{FileName: name}).Encode(context.Background(), &b, bytes.NewReader(disk), int64(len(disk))); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	var renamed bytes.Buffer
+	if err := CopyRenamed(context.Background(), &renamed, bytes.NewReader(encode("node-disk1.vmdk")), "node.vmdk"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(renamed.Bytes(), encode("node.vmdk")) {
+		t.Error("renamed copy differs from a direct encode")
+	}
+	if err := CopyRenamed(context.Background(), io.Discard, bytes.NewReader([]byte("not a vmdk at all, just text padding it out to a sector and more................................................................................................................................................................................................................................................................................................................................................................................................................................................................")), "x"); err == nil {
+		t.Error("CopyRenamed accepted garbage")
 	}
 }
