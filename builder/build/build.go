@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/builder/boot"
@@ -37,6 +36,7 @@ import (
 	"github.com/kiln-build/kiln/builder/format/ova"
 	"github.com/kiln-build/kiln/builder/format/qcow2"
 	"github.com/kiln-build/kiln/builder/format/vmdk"
+	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
@@ -181,7 +181,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	}
 	var bootRes boot.Result
 	if err := run("customize", func() error {
-		if err := stageImages(p, root, sde); err != nil {
+		if err := images.Stage(ctx, p.Images, root, images.Options{CacheDir: o.CacheDir, ModTime: sde}); err != nil {
 			return err
 		}
 		return customize.Apply(ctx, customize.Options{Root: root, Profile: p, RootUUID: rec.RootUUID, ESPUUID: rec.ESPUUID,
@@ -358,25 +358,6 @@ func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
 		pkgs = append(pkgs, install.Package{NEVRA: r.Package.NEVRA(), Path: r.Path})
 	}
 	return pkgs, nil
-}
-
-// stageImages copies the profile's container image archives into the
-// tree, where kiln-firstboot imports them into containerd.
-func stageImages(p *spec.Profile, root string, mtime time.Time) error {
-	for i, im := range p.Images {
-		if im.Archive == "" {
-			return fmt.Errorf("images[%d] (%s): no archive; kiln does not pull from registries yet, so give the image as an OCI or docker-save tarball in archive", i, im.Ref)
-		}
-		data, err := os.ReadFile(im.Archive)
-		if err != nil {
-			return fmt.Errorf("images[%d]: %w", i, err)
-		}
-		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(im.Ref) + ".tar"
-		if err := writeFile(filepath.Join(root, "var/lib/kiln/images", name), data, mtime); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func orderedOutputs(outs []string) []string {
