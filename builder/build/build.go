@@ -252,32 +252,54 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 			return nil, err
 		}
 	}
+	// The raw disk's digest is computed alongside the encoders.
+	type digest struct {
+		sum string
+		n   int64
+		err error
+	}
+	rawSum := make(chan digest, 1)
+	if slices.Contains(p.Outputs, "raw") {
+		go func() {
+			sum, n, err := hashFile(rawPath)
+			rawSum <- digest{sum, n, err}
+		}()
+	}
 	for _, f := range orderedOutputs(p.Outputs) {
 		name := outputName(p, f)
 		dst := filepath.Join(stage, name)
-		if err := run("format "+f, func() error {
+		var sum string
+		var n int64
+		if err := run("format "+f, func() (err error) {
 			switch f {
 			case "raw":
 				return nil
 			case "vmdk":
-				return copyRenamedVMDK(ctx, sharedVMDK, dst, name)
+				sum, n, err = copyRenamedVMDK(ctx, sharedVMDK, dst, name)
 			case "ova":
-				return format.WriteFile(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
 			case "qcow2":
-				return format.WriteFile(ctx, dst, qcow2.Encoder{}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, qcow2.Encoder{}, rawFile, size)
 			case "gce":
-				return format.WriteFile(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
+			default:
+				err = fmt.Errorf("unknown output %q", f)
 			}
-			return fmt.Errorf("unknown output %q", f)
+			return err
 		}); err != nil {
 			return nil, err
 		}
 		files = append(files, name)
-		sum, n, err := hashFile(dst)
-		if err != nil {
-			return nil, err
-		}
 		m.Outputs = append(m.Outputs, Output{Format: f, File: name, Size: n, SHA256: sum})
+	}
+	for i, out := range m.Outputs {
+		if out.Format == "raw" {
+			d := <-rawSum
+			if d.err != nil {
+				return nil, fmt.Errorf("hashing %s: %w", out.File, d.err)
+			}
+			m.Outputs[i].SHA256, m.Outputs[i].Size = d.sum, d.n
+		}
 	}
 	rawFile.Close()
 
@@ -389,19 +411,22 @@ func ovaVM(p *spec.Profile) ova.VM {
 		GuestOS: p.OVA.GuestOS, Firmware: fw, Network: p.OVA.Network, ExtraConfig: p.OVA.ExtraConfig}
 }
 
-// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically.
-func copyRenamedVMDK(ctx context.Context, src, dst, name string) error {
+// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically,
+// and returns its sha256 and size.
+func copyRenamedVMDK(ctx context.Context, src, dst, name string) (string, int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	defer in.Close()
 	tmp := dst + ".kiln-tmp"
 	out, err := os.Create(tmp)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(out, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
 	err = vmdk.CopyRenamed(ctx, bw, bufio.NewReaderSize(in, 1<<20), name)
 	if err == nil {
 		err = bw.Flush()
@@ -412,8 +437,20 @@ func copyRenamedVMDK(ctx context.Context, src, dst, name string) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return "", 0, err
 	}
-	return err
+	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func hashFile(path string) (string, int64, error) {
