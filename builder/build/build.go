@@ -194,7 +194,8 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 			return err
 		}
 		bootRes, err = boot.Prepare(ctx, boot.Options{Root: root, Title: p.Name, RootUUID: rec.RootUUID, Cmdline: p.KernelCmdline,
-			Firmware: p.Boot.Firmware, KilnInit: o.KilnInit, ModTime: sde, Run: inChroot, ScratchDir: scratch})
+			Firmware: p.Boot.Firmware, Initramfs: p.Boot.Initramfs, SecureBoot: p.Boot.SecureBoot,
+			KilnInit: o.KilnInit, ModTime: sde, Run: inChroot, ScratchDir: scratch})
 		if err != nil {
 			return err
 		}
@@ -208,12 +209,16 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	rawPath := filepath.Join(stage, p.Name+".raw")
 	if err := run("disk", func() error {
 		c := disk.Contents{RootTree: root}
-		if bootRes.EFI != "" {
-			efi, err := os.ReadFile(bootRes.EFI)
-			if err != nil {
-				return err
+		if len(bootRes.ESP) > 0 {
+			esp := espTree{}
+			for name, host := range bootRes.ESP {
+				data, err := os.ReadFile(host)
+				if err != nil {
+					return err
+				}
+				esp[name] = data
 			}
-			c.ESP = espTree{"EFI/BOOT/BOOTX64.EFI": efi}
+			c.ESP = esp
 		}
 		if bootRes.CoreImg != "" {
 			core, err := os.ReadFile(bootRes.CoreImg)
