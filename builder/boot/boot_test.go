@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 func touch(t *testing.T, p string) {
@@ -65,14 +67,8 @@ func TestGrubConfig(t *testing.T) {
 func TestMakeGrubImagesWithRealMkimage(t *testing.T) {
 	for _, d := range []string{"/usr/lib/grub/x86_64-efi", "/usr/lib/grub/i386-pc"} {
 		if _, err := os.Stat(d); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI (grub-efi-amd64-bin, grub-pc-bin)", d)
-			}
-			t.Skipf("%s missing", d)
+			reftest.Missing(t, "%s missing (grub-efi-amd64-bin, grub-pc-bin)", d)
 		}
-	}
-	if _, err := os.Stat("/tmp"); err != nil {
-		t.Skip("no /tmp")
 	}
 	host := func(ctx context.Context, argv []string) error {
 		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
