@@ -10,6 +10,13 @@
 // end-of-stream marker. Grains are compressed on all cores; the output
 // order, and so the file, is the same on every run.
 //
+// Every grain's zlib stream is its deflate blocks ended by a sync flush (an
+// empty stored block, which leaves the stream byte-aligned), then an empty
+// final block and the Adler-32. Any zlib reader sees an ordinary stream;
+// GrainReader hands back the part before the final block, and those parts
+// concatenate into one deflate stream of the whole disk, which is how the
+// gce package reuses the compression.
+//
 //	enc := vmdk.Encoder{FileName: "node-disk1.vmdk"}
 //	err := enc.Encode(ctx, f, raw, size)
 package vmdk
@@ -21,16 +28,20 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"runtime"
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/flate"
 
 	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/internal/ordered"
 )
+
+// GrainSize is the number of disk bytes one grain holds.
+const GrainSize = grainSize
 
 const (
 	sector          = 512
@@ -209,9 +220,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 
 	s := &stream{w: w, pos: overheadSectors, gd: make([]uint32, tables), gt: make([]uint32, gtEntries)}
 	pool := sync.Pool{New: func() any { b := make([]byte, grainSize); return &b }}
-	zpool := sync.Pool{New: func() any {
-		z, _ := zlib.NewWriterLevel(nil, e.Level) // level is validated
-		return z
+	fpool := sync.Pool{New: func() any {
+		fw, _ := flate.NewWriter(nil, e.Level) // level is validated
+		return fw
 	}}
 	blocks := format.NewBlockReader(disk, size, grainSize)
 	err = ordered.Run(ctx, e.Workers, 4*e.Workers,
@@ -230,7 +241,9 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 		},
 		func(g grain) (grain, error) {
 			out := pool.Get().(*[]byte)
-			packed, err := compress(zpool.Get().(*zlib.Writer), &zpool, g.index, *g.data, (*out)[:0])
+			fw := fpool.Get().(*flate.Writer)
+			packed, err := compress(fw, e.Level, g.index, *g.data, (*out)[:0])
+			fpool.Put(fw)
 			pool.Put(g.data)
 			*out = packed
 			return grain{index: g.index, data: out}, err
@@ -269,24 +282,61 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 
 // compress builds a grain marker (LBA, compressed size) followed by the
 // zlib stream of the grain, padded to a whole sector, appended to out.
-func compress(z *zlib.Writer, zpool *sync.Pool, index int64, raw []byte, out []byte) ([]byte, error) {
-	defer zpool.Put(z)
+//
+// The zlib stream (RFC 1950) is framed here rather than by a zlib writer
+// so its end is fixed: the deflate blocks (RFC 1951) end with a sync
+// flush, whose empty stored block leaves the stream on a byte boundary
+// with no final block yet; then come the two bytes of an empty final block
+// with fixed Huffman codes (BFINAL 1, BTYPE 01, end-of-block code 0000000:
+// 03 00) and the Adler-32. Against a zlib writer's Close this costs those
+// two bytes, and it lets GrainReader cut out blocks that concatenate.
+func compress(fw *flate.Writer, level int, index int64, raw []byte, out []byte) ([]byte, error) {
 	buf := bytes.NewBuffer(out)
 	buf.Write(make([]byte, 12))
-	z.Reset(buf)
-	if _, err := z.Write(raw); err != nil {
+	buf.Write(zlibHeader(level))
+	fw.Reset(buf)
+	if _, err := fw.Write(raw); err != nil {
 		return nil, err
 	}
-	if err := z.Close(); err != nil {
+	if err := fw.Flush(); err != nil {
 		return nil, err
 	}
-	b := buf.Bytes()
+	buf.Write(finalBlock)
+	b := binary.BigEndian.AppendUint32(buf.Bytes(), adler32.Checksum(raw))
 	binary.LittleEndian.PutUint64(b, uint64(index*grainSectors))
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(b)-12))
 	if pad := len(b) % sector; pad != 0 {
 		b = append(b, make([]byte, sector-pad)...)
 	}
 	return b, nil
+}
+
+var (
+	// finalBlock is an empty final deflate block with fixed Huffman codes.
+	finalBlock = []byte{0x03, 0x00}
+	// syncFlush is the empty stored block a sync flush ends with, from its
+	// LEN field on (its three header bits share the byte before).
+	syncFlush = []byte{0x00, 0x00, 0xff, 0xff}
+)
+
+// zlibHeader returns the two zlib header bytes: deflate with a 32 KiB
+// window (CMF 0x78), no preset dictionary, the level class (FLEVEL) as
+// zlib records it, and the check bits making CMF*256+FLG a multiple of 31.
+func zlibHeader(level int) []byte {
+	var flevel byte
+	switch {
+	case level <= 1:
+		flevel = 0
+	case level <= 5:
+		flevel = 1
+	case level == 6:
+		flevel = 2
+	default:
+		flevel = 3
+	}
+	cmf, flg := byte(0x78), flevel<<6
+	flg += byte(31 - (uint16(cmf)<<8|uint16(flg))%31)
+	return []byte{cmf, flg}
 }
 
 // stream tracks the write position and the tables of the grains written.
