@@ -9,6 +9,11 @@
 // deterministic: the tar entry has mode 0644, uid/gid 0, no user names and
 // the given modification time, which is also the gzip header's.
 //
+// When a streamOptimized VMDK of the same disk has been written by
+// vmdk.Encoder, the archive can be made from its compressed grains instead
+// (Encoder.VMDK, EncodeFromVMDK): the disk's data is then deflated once for
+// both formats.
+//
 //	enc := gce.Encoder{ModTime: buildTime}
 //	err := format.WriteFile(ctx, "out/"+gce.FileName("node"), enc, raw, size)
 package gce
@@ -22,6 +27,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -52,8 +58,41 @@ type Encoder struct {
 	Level int
 	// Workers is the number of compressing goroutines; 0 means GOMAXPROCS.
 	Workers int
+	// VMDK, when set, is the path of a streamOptimized VMDK of the same
+	// disk written by vmdk.Encoder; see EncodeFromVMDK.
+	VMDK string
 
 	roundTo int64 // tests shrink the GiB rounding to keep archives small
+}
+
+// settings are an Encoder's options with the defaults filled in.
+type settings struct {
+	level, workers int
+	mtime          time.Time
+	padded         int64 // size of disk.raw
+}
+
+func (e Encoder) settings(size int64) (settings, error) {
+	if err := format.CheckSize(size); err != nil {
+		return settings{}, err
+	}
+	s := settings{level: e.Level, workers: e.Workers, mtime: e.ModTime, padded: PaddedSize(size)}
+	if s.level == 0 {
+		s.level = 6
+	}
+	if s.level < 1 || s.level > 9 {
+		return settings{}, fmt.Errorf("gzip level %d: want 1 to 9", s.level)
+	}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	if s.mtime.IsZero() {
+		s.mtime = time.Unix(0, 0)
+	}
+	if e.roundTo > 0 {
+		s.padded = roundUp(size, e.roundTo)
+	}
+	return s, nil
 }
 
 // PaddedSize returns the size of disk.raw for a raw disk of size bytes.
@@ -69,61 +108,30 @@ type chunk struct {
 	zero bool
 }
 
-// Encode writes the tar.gz of disk to dst.
+// Encode writes the tar.gz of disk to dst. With VMDK set it reads that
+// file and calls EncodeFromVMDK.
 func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, size int64) error {
-	if err := format.CheckSize(size); err != nil {
+	if e.VMDK != "" {
+		f, err := os.Open(e.VMDK)
+		if err != nil {
+			return fmt.Errorf("opening the vmdk to reuse: %w", err)
+		}
+		defer f.Close()
+		return e.EncodeFromVMDK(ctx, dst, bufio.NewReaderSize(f, 1<<20), disk, size)
+	}
+	s, err := e.settings(size)
+	if err != nil {
 		return err
 	}
-	if e.Level == 0 {
-		e.Level = 6
-	}
-	if e.Level < 1 || e.Level > 9 {
-		return fmt.Errorf("gzip level %d: want 1 to 9", e.Level)
-	}
-	workers := e.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	mtime := e.ModTime
-	if mtime.IsZero() {
-		mtime = time.Unix(0, 0)
-	}
-	padded := PaddedSize(size)
-	if e.roundTo > 0 {
-		padded = roundUp(size, e.roundTo)
-	}
-
-	var hdr bytes.Buffer
-	err := tar.NewWriter(&hdr).WriteHeader(&tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     EntryName,
-		Mode:     0o644,
-		Size:     padded,
-		ModTime:  mtime.Truncate(time.Second),
-		Format:   tar.FormatGNU,
-	})
+	workers, mtime, padded := s.workers, s.mtime, s.padded
+	hdr, err := tarHeader(padded, mtime)
 	if err != nil {
-		return fmt.Errorf("making tar header: %w", err)
+		return err
 	}
 
-	fpool := sync.Pool{New: func() any {
-		w, _ := flate.NewWriter(nil, e.Level) // level is validated
-		return w
-	}}
+	fpool := newDeflaters(s.level)
 	bpool := sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
-	deflate := func(raw []byte, out []byte) ([]byte, error) {
-		fw := fpool.Get().(*flate.Writer)
-		defer fpool.Put(fw)
-		buf := bytes.NewBuffer(out[:0])
-		fw.Reset(buf)
-		if _, err := fw.Write(raw); err != nil {
-			return nil, err
-		}
-		if err := fw.Flush(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
-	}
+	deflate := fpool.deflate
 	zeroChunk, err := deflate(make([]byte, chunkSize), nil)
 	if err != nil {
 		return fmt.Errorf("compressing: %w", err)
@@ -133,9 +141,7 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	// A zero chunk compresses to about 1 KiB: batch the small writes.
 	bw := bufio.NewWriterSize(dst, 1<<20)
 	gz := &writer{w: bw}
-	gzHeader := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3} // deflate, no flags, Unix
-	binary.LittleEndian.PutUint32(gzHeader[4:], uint32(max(mtime.Unix(), 0)))
-	gz.write(gzHeader)
+	gz.write(gzipHeader(mtime))
 
 	// Stream: tar header, disk.raw padded to whole GiB, two zero blocks.
 	tail := make([]byte, 1024)
@@ -152,8 +158,7 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 			defer func() { step++ }()
 			switch {
 			case step == -1:
-				b := hdr.Bytes()
-				return chunk{raw: &b, n: len(b)}, true, nil
+				return chunk{raw: &hdr, n: len(hdr)}, true, nil
 			case step == chunks:
 				return chunk{raw: &tail, n: len(tail)}, true, nil
 			case step > chunks:
@@ -206,10 +211,7 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	if err != nil {
 		return fmt.Errorf("writing gzip stream: %w", err)
 	}
-	trailer := []byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0} // empty final block, CRC-32, ISIZE
-	binary.LittleEndian.PutUint32(trailer[2:], crc)
-	binary.LittleEndian.PutUint32(trailer[6:], uint32(total))
-	gz.write(trailer)
+	gz.write(gzipTrailer(crc, total))
 	if gz.err == nil {
 		gz.err = bw.Flush()
 	}
@@ -217,6 +219,69 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 		return fmt.Errorf("writing gzip stream: %w", gz.err)
 	}
 	return nil
+}
+
+// deflaters compress pieces of the stream, each ended with a sync flush
+// so that the pieces concatenate.
+type deflaters struct{ sync.Pool }
+
+func newDeflaters(level int) *deflaters {
+	return &deflaters{sync.Pool{New: func() any {
+		w, _ := flate.NewWriter(nil, level) // level is validated
+		return w
+	}}}
+}
+
+// deflate appends the compressed raw to out[:0].
+func (d *deflaters) deflate(raw []byte, out []byte) ([]byte, error) {
+	fw := d.Get().(*flate.Writer)
+	defer d.Put(fw)
+	buf := bytes.NewBuffer(out[:0])
+	fw.Reset(buf)
+	if _, err := fw.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := fw.Flush(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// tarHeader returns the GNU tar header block of disk.raw: base-256 sizes
+// past 8 GiB, mode 0644, uid and gid 0, no user names.
+func tarHeader(padded int64, mtime time.Time) ([]byte, error) {
+	var hdr bytes.Buffer
+	err := tar.NewWriter(&hdr).WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     EntryName,
+		Mode:     0o644,
+		Size:     padded,
+		ModTime:  mtime.Truncate(time.Second),
+		Format:   tar.FormatGNU,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("making tar header: %w", err)
+	}
+	return hdr.Bytes(), nil
+}
+
+// gzipHeader is the RFC 1952 member header: deflate, no flags or extra
+// fields, the modification time, Unix.
+func gzipHeader(mtime time.Time) []byte {
+	h := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3}
+	binary.LittleEndian.PutUint32(h[4:], uint32(max(mtime.Unix(), 0)))
+	return h
+}
+
+// gzipTrailer ends a deflate stream made of sync-flushed pieces: an empty
+// final block with fixed Huffman codes (BFINAL 1, BTYPE 01, end-of-block
+// 0000000: 03 00), then the member's CRC-32 and ISIZE, the length modulo
+// 2^32, both little-endian.
+func gzipTrailer(crc uint32, total int64) []byte {
+	t := []byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.LittleEndian.PutUint32(t[2:], crc)
+	binary.LittleEndian.PutUint32(t[6:], uint32(total))
+	return t
 }
 
 // writer keeps the first write error.
