@@ -246,8 +246,9 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	defer rawFile.Close()
 	size := layout.Size
 	var files []string
-	// The VMDK is compressed once: the OVA packs it and NAME.vmdk is a
-	// copy with its own extent name.
+	// The VMDK is compressed once: the OVA packs it, NAME.vmdk is a copy
+	// with its own extent name, and the GCE archive reuses its grains'
+	// deflate blocks.
 	sharedVMDK := ""
 	if slices.Contains(p.Outputs, "vmdk") || slices.Contains(p.Outputs, "ova") {
 		sharedVMDK = filepath.Join(scratch, ovaVM(p).DiskFileName())
@@ -286,7 +287,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 			case "qcow2":
 				sum, n, err = format.WriteFileSum(ctx, dst, qcow2.Encoder{}, rawFile, size)
 			case "gce":
-				sum, n, err = format.WriteFileSum(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, gce.Encoder{ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
 			default:
 				err = fmt.Errorf("unknown output %q", f)
 			}

@@ -2,6 +2,8 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -152,8 +154,14 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 		run(t, "qemu-img", "check", filepath.Join(out, img))
 		run(t, "qemu-img", "compare", "-f", "raw", raw, filepath.Join(out, img))
 	}
-	if o := run(t, "tar", "-tvzf", filepath.Join(out, "testnode-gce.tar.gz")); !strings.Contains(o, "disk.raw") {
+	// The GCE archive, made from the VMDK's grains, holds the raw disk
+	// (already a whole GiB): GNU tar and gzip extract it, checking the CRC.
+	gceTar := filepath.Join(out, "testnode-gce.tar.gz")
+	if o := run(t, "tar", "-tvzf", gceTar); !strings.Contains(o, "disk.raw") {
 		t.Errorf("gce tar: %s", o)
+	}
+	if got, want := sha256Of(t, exec.Command("tar", "-xzOf", gceTar, "disk.raw")), sha256Of(t, exec.Command("cat", raw)); got != want {
+		t.Errorf("disk.raw in the gce tar has sha256 %s, the raw disk %s", got, want)
 	}
 	if o := run(t, "tar", "-tf", filepath.Join(out, "testnode.ova")); strings.Fields(o)[0] != "testnode.ovf" {
 		t.Errorf("ova does not start with the .ovf: %s", o)
@@ -269,6 +277,18 @@ func TestBuildFailureLeavesNothingAndNamesTheStage(t *testing.T) {
 		}
 		t.Errorf("output dir after a failed build: %v", names)
 	}
+}
+
+// sha256Of runs cmd and returns the sha256 of its output.
+func sha256Of(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	h := sha256.New()
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = h, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // partitionOffset reads a partition's byte offset with sgdisk.
