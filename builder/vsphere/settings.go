@@ -17,10 +17,10 @@ type Secret string
 
 const redacted = "<redacted>"
 
-func (Secret) String() string                 { return redacted }
-func (Secret) GoString() string               { return `"` + redacted + `"` }
-func (Secret) MarshalJSON() ([]byte, error)   { return []byte(`"` + redacted + `"`), nil }
-func (Secret) MarshalText() ([]byte, error)   { return []byte(redacted), nil }
+func (Secret) String() string                  { return redacted }
+func (Secret) GoString() string                { return `"` + redacted + `"` }
+func (Secret) MarshalJSON() ([]byte, error)    { return []byte(`"` + redacted + `"`), nil }
+func (Secret) MarshalText() ([]byte, error)    { return []byte(redacted), nil }
 func (s Secret) Format(f fmt.State, verb rune) { fmt.Fprint(f, redacted) }
 
 // Settings say which vCenter to use and where new VMs go. Each field is the

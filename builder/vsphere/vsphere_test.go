@@ -1,11 +1,11 @@
 package vsphere
 
 import (
-	"encoding/json"
-	"net/url"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
