@@ -20,13 +20,13 @@ import (
 // and the guest RPC channel are not made for larger ones (64 KiB).
 const MaxGuestinfoValue = 64 << 10
 
-var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,67}$`)
+var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,61}$`)
 
 // checkVMName keeps names to what needs no escaping in vSphere's inventory
 // paths and leaves room for Upload's temporary suffixes.
 func checkVMName(name string) error {
 	if !vmNameRE.MatchString(name) {
-		return fmt.Errorf("VM name %q: want 1 to 68 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		return fmt.Errorf("VM name %q: want 1 to 62 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
 }

@@ -24,14 +24,16 @@ import (
 // SnapshotName is the snapshot Upload takes for linked clones.
 const SnapshotName = "kiln-base"
 
-// Suffixes of the names Upload works under before the template gets its
-// own: NAME-kiln-import is an import in progress, NAME-kiln-old the
-// template being replaced. Either, left by an interrupted run, is removed
-// by the next one.
-const (
-	importSuffix = "-kiln-import"
-	oldSuffix    = "-kiln-old"
-)
+// oldSuffix makes the name a template being replaced has until the new
+// one is in place.
+const oldSuffix = "-kiln-old"
+
+// importName is the name Upload imports under before the template gets its
+// own: NAME-kiln-SHA12. It names the datastore folder of the template's
+// files (vSphere keeps the folder when a VM is renamed), so it differs per
+// OVA, and one left by an interrupted run of the same OVA is removed by
+// the next.
+func importName(name, sum string) string { return name + "-kiln-" + short(sum) }
 
 // UploadOptions say how to upload.
 type UploadOptions struct {
@@ -96,7 +98,7 @@ func (c *Client) Upload(ctx context.Context, a *ovafile.Archive, opts UploadOpti
 		return nil, err
 	}
 	res := &UploadResult{Name: opts.Name, SHA256: a.SHA256}
-	tmpName, oldName := opts.Name+importSuffix, opts.Name+oldSuffix
+	tmpName, oldName := importName(opts.Name, a.SHA256), opts.Name+oldSuffix
 	found, err := c.findVMs(ctx, opts.Name, tmpName, oldName)
 	if err != nil {
 		return nil, err
