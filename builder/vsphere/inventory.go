@@ -147,8 +147,11 @@ func taskError(err error) error {
 	msg := strings.TrimSpace(te.LocalizedMessage)
 	if te.Fault() != nil {
 		kind := strings.TrimPrefix(fmt.Sprintf("%T", te.Fault()), "*types.")
-		if msg == "" {
+		if msg == "" || msg == "*types."+kind {
 			msg = kind
+			if d, ok := te.Fault().(*types.DuplicateName); ok {
+				msg = fmt.Sprintf("DuplicateName: the name %s is already in use", d.Name)
+			}
 		}
 		return &FaultError{Kind: kind, Msg: msg, Fault: te.Fault()}
 	}
