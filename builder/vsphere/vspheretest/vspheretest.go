@@ -9,6 +9,7 @@
 package vspheretest
 
 import (
+	"crypto/tls"
 	"context"
 	"net/url"
 	"os"
@@ -65,6 +66,9 @@ func Start(tb testing.TB) *Sim {
 	tb.Cleanup(model.Remove)
 	// Real credentials, so that a wrong password is refused.
 	model.Service.Listen = &url.URL{User: url.UserPassword(Username, Password)}
+	// HTTPS with a self-signed certificate, as vCenter out of the box:
+	// clients need Insecure (GOVC_INSECURE).
+	model.Service.TLS = new(tls.Config)
 	srv := model.Service.NewServer()
 	tb.Cleanup(srv.Close)
 
