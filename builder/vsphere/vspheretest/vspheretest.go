@@ -9,8 +9,8 @@
 package vspheretest
 
 import (
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"net/url"
 	"os"
 	"path/filepath"
