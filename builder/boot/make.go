@@ -22,19 +22,28 @@ type Options struct {
 	RootUUID string
 	Cmdline  []string
 	Firmware string // hybrid, uefi or bios
-	KilnInit string // the static kiln-init binary on the host
-	Modules  []string
-	ModTime  time.Time
-	Run      Runner
+	// Initramfs is "kiln" (kiln-init, the default) or "dracut" (the
+	// image's own dracut, run inside the tree).
+	Initramfs string
+	// SecureBoot boots UEFI through the image's shim and signed GRUB
+	// instead of a GRUB image kiln builds.
+	SecureBoot bool
+	KilnInit   string // the static kiln-init binary on the host
+	Modules    []string
+	ModTime    time.Time
+	Run        Runner
 	// ScratchDir receives the GRUB images (host path).
 	ScratchDir string
 }
 
 // Result is what the disk stage needs.
 type Result struct {
-	Kernel  Kernel
-	Initrd  initrd.Report
-	EFI     string // host path of BOOTX64.EFI, "" for BIOS-only images
+	Kernel Kernel
+	Initrd initrd.Report
+	EFI    string // host path of BOOTX64.EFI, "" for BIOS-only images
+	// ESP lists every file the ESP gets (ESP path → host path), BOOTX64.EFI
+	// included.
+	ESP     map[string]string
 	CoreImg string // host path of core.img, "" for UEFI-only images
 	BootImg string // host path of boot.img (the MBR code), with CoreImg
 }
@@ -53,7 +62,11 @@ func Prepare(ctx context.Context, o Options) (Result, error) {
 			return res, fmt.Errorf("copying the kernel to /boot: %w", err)
 		}
 	}
-	res.Initrd, err = writeInitrd(ctx, o, k)
+	if o.Initramfs == "dracut" {
+		err = runDracut(ctx, o, k)
+	} else {
+		res.Initrd, err = writeInitrd(ctx, o, k)
+	}
 	if err != nil {
 		return res, fmt.Errorf("building the initramfs: %w", err)
 	}
@@ -61,12 +74,89 @@ func Prepare(ctx context.Context, o Options) (Result, error) {
 	if err := writeFile(filepath.Join(o.Root, "boot/grub2/grub.cfg"), []byte(cfg), 0o644, o.ModTime); err != nil {
 		return res, err
 	}
-	imgs, err := MakeGrubImages(ctx, o.Root, o.Run, o.Firmware, o.RootUUID, o.ScratchDir)
-	if err != nil {
-		return res, err
+	grubFirmware := o.Firmware
+	if o.SecureBoot {
+		// UEFI goes through shim; kiln builds only the BIOS image.
+		grubFirmware = map[string]string{"hybrid": "bios", "uefi": "", "bios": "bios"}[o.Firmware]
 	}
-	res.EFI, res.CoreImg, res.BootImg = imgs.EFI, imgs.CoreImg, imgs.BootImg
+	if grubFirmware != "" {
+		imgs, err := MakeGrubImages(ctx, o.Root, o.Run, grubFirmware, o.RootUUID, o.ScratchDir)
+		if err != nil {
+			return res, err
+		}
+		res.EFI, res.CoreImg, res.BootImg = imgs.EFI, imgs.CoreImg, imgs.BootImg
+	}
+	res.ESP = map[string]string{}
+	if res.EFI != "" {
+		res.ESP["EFI/BOOT/BOOTX64.EFI"] = res.EFI
+	}
+	if o.SecureBoot {
+		files, err := SecureBootESP(o.Root, o.RootUUID, o.ScratchDir)
+		if err != nil {
+			return res, err
+		}
+		res.ESP = files
+		res.EFI = files["EFI/BOOT/BOOTX64.EFI"]
+	}
 	return res, nil
+}
+
+// runDracut builds the distribution's generic (not host-only) initramfs
+// with the image's own dracut.
+func runDracut(ctx context.Context, o Options, k Kernel) error {
+	if _, err := os.Stat(filepath.Join(o.Root, "usr/bin/dracut")); err != nil {
+		return fmt.Errorf("boot.initramfs is dracut, but the image has no /usr/bin/dracut: add dracut to the profile's packages")
+	}
+	return o.Run(ctx, []string{"dracut", "--no-hostonly", "--force", "--kver", k.Version, k.Initramfs()})
+}
+
+// SecureBootESP lays out the ESP for Secure Boot from what the image's
+// shim and signed GRUB packages installed under /boot/efi/EFI/VENDOR:
+// EFI/BOOT/BOOTX64.EFI is shim, which loads grubx64.efi beside it; the
+// signed GRUB looks for its config under its built-in prefix,
+// EFI/VENDOR/grub.cfg, which kiln points at /boot/grub2/grub.cfg on root.
+func SecureBootESP(root, rootUUID, scratch string) (map[string]string, error) {
+	shims, _ := filepath.Glob(filepath.Join(root, "boot/efi/EFI/*/shimx64.efi"))
+	var vendor string
+	for _, s := range shims {
+		if v := filepath.Base(filepath.Dir(s)); v != "BOOT" {
+			vendor = v
+			break
+		}
+	}
+	if vendor == "" {
+		return nil, fmt.Errorf("boot.secureBoot needs the distribution's shim and signed GRUB (/boot/efi/EFI/VENDOR/shimx64.efi): add shim-x64 and grub2-efi-x64 to the profile's packages")
+	}
+	dir := filepath.Join(root, "boot/efi/EFI", vendor)
+	grub := filepath.Join(dir, "grubx64.efi")
+	if _, err := os.Stat(grub); err != nil {
+		return nil, fmt.Errorf("boot.secureBoot: %s has shim but no signed grubx64.efi: add grub2-efi-x64 to the profile's packages", dir)
+	}
+	cfg := filepath.Join(scratch, "secureboot-grub.cfg")
+	if err := os.WriteFile(cfg, []byte(EarlyConfig(rootUUID)+"configfile $prefix/grub.cfg\n"), 0o644); err != nil {
+		return nil, err
+	}
+	files := map[string]string{
+		"EFI/BOOT/BOOTX64.EFI":           filepath.Join(dir, "shimx64.efi"),
+		"EFI/BOOT/grubx64.efi":           grub,
+		"EFI/" + vendor + "/shimx64.efi": filepath.Join(dir, "shimx64.efi"),
+		"EFI/" + vendor + "/grubx64.efi": grub,
+		"EFI/" + vendor + "/grub.cfg":    cfg,
+	}
+	for _, extra := range []string{"mmx64.efi", "BOOTX64.CSV"} {
+		if _, err := os.Stat(filepath.Join(dir, extra)); err == nil {
+			files["EFI/"+vendor+"/"+extra] = filepath.Join(dir, extra)
+		}
+	}
+	if fb := filepath.Join(root, "boot/efi/EFI/BOOT/fbx64.efi"); fileExists(fb) {
+		files["EFI/BOOT/fbx64.efi"] = fb
+	}
+	return files, nil
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func writeInitrd(ctx context.Context, o Options, k Kernel) (initrd.Report, error) {

@@ -84,7 +84,7 @@ func benchFixture(b *testing.B, fillMiB int) (fixture, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	filler := &rpmtest.Package{Name: "filler", Version: "1", Arch: "x86_64", Requires: rpmtest.Deps("filesystem"), Compressor: "xz"}
+	filler := &rpmtest.Package{Name: "filler", Version: "1", Arch: "x86_64", Requires: rpmtest.Deps("filesystem"), Compressor: "zstd"}
 	budget := int64(fillMiB) << 20
 	filepath.WalkDir("/usr/lib/x86_64-linux-gnu", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || budget <= 0 || !d.Type().IsRegular() {

@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/builder/boot"
@@ -37,6 +36,7 @@ import (
 	"github.com/kiln-build/kiln/builder/format/ova"
 	"github.com/kiln-build/kiln/builder/format/qcow2"
 	"github.com/kiln-build/kiln/builder/format/vmdk"
+	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
@@ -181,7 +181,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	}
 	var bootRes boot.Result
 	if err := run("customize", func() error {
-		if err := stageImages(p, root, sde); err != nil {
+		if err := images.Stage(ctx, p.Images, root, images.Options{CacheDir: o.CacheDir, ModTime: sde}); err != nil {
 			return err
 		}
 		return customize.Apply(ctx, customize.Options{Root: root, Profile: p, RootUUID: rec.RootUUID, ESPUUID: rec.ESPUUID,
@@ -194,7 +194,8 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 			return err
 		}
 		bootRes, err = boot.Prepare(ctx, boot.Options{Root: root, Title: p.Name, RootUUID: rec.RootUUID, Cmdline: p.KernelCmdline,
-			Firmware: p.Boot.Firmware, KilnInit: o.KilnInit, ModTime: sde, Run: inChroot, ScratchDir: scratch})
+			Firmware: p.Boot.Firmware, Initramfs: p.Boot.Initramfs, SecureBoot: p.Boot.SecureBoot,
+			KilnInit: o.KilnInit, ModTime: sde, Run: inChroot, ScratchDir: scratch})
 		if err != nil {
 			return err
 		}
@@ -208,12 +209,16 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	rawPath := filepath.Join(stage, p.Name+".raw")
 	if err := run("disk", func() error {
 		c := disk.Contents{RootTree: root}
-		if bootRes.EFI != "" {
-			efi, err := os.ReadFile(bootRes.EFI)
-			if err != nil {
-				return err
+		if len(bootRes.ESP) > 0 {
+			esp := espTree{}
+			for name, host := range bootRes.ESP {
+				data, err := os.ReadFile(host)
+				if err != nil {
+					return err
+				}
+				esp[name] = data
 			}
-			c.ESP = espTree{"EFI/BOOT/BOOTX64.EFI": efi}
+			c.ESP = esp
 		}
 		if bootRes.CoreImg != "" {
 			core, err := os.ReadFile(bootRes.CoreImg)
@@ -252,32 +257,54 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 			return nil, err
 		}
 	}
+	// The raw disk's digest is computed alongside the encoders.
+	type digest struct {
+		sum string
+		n   int64
+		err error
+	}
+	rawSum := make(chan digest, 1)
+	if slices.Contains(p.Outputs, "raw") {
+		go func() {
+			sum, n, err := hashFile(rawPath)
+			rawSum <- digest{sum, n, err}
+		}()
+	}
 	for _, f := range orderedOutputs(p.Outputs) {
 		name := outputName(p, f)
 		dst := filepath.Join(stage, name)
-		if err := run("format "+f, func() error {
+		var sum string
+		var n int64
+		if err := run("format "+f, func() (err error) {
 			switch f {
 			case "raw":
 				return nil
 			case "vmdk":
-				return copyRenamedVMDK(ctx, sharedVMDK, dst, name)
+				sum, n, err = copyRenamedVMDK(ctx, sharedVMDK, dst, name)
 			case "ova":
-				return format.WriteFile(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
 			case "qcow2":
-				return format.WriteFile(ctx, dst, qcow2.Encoder{}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, qcow2.Encoder{}, rawFile, size)
 			case "gce":
-				return format.WriteFile(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
+				sum, n, err = format.WriteFileSum(ctx, dst, gce.Encoder{ModTime: sde}, rawFile, size)
+			default:
+				err = fmt.Errorf("unknown output %q", f)
 			}
-			return fmt.Errorf("unknown output %q", f)
+			return err
 		}); err != nil {
 			return nil, err
 		}
 		files = append(files, name)
-		sum, n, err := hashFile(dst)
-		if err != nil {
-			return nil, err
-		}
 		m.Outputs = append(m.Outputs, Output{Format: f, File: name, Size: n, SHA256: sum})
+	}
+	for i, out := range m.Outputs {
+		if out.Format == "raw" {
+			d := <-rawSum
+			if d.err != nil {
+				return nil, fmt.Errorf("hashing %s: %w", out.File, d.err)
+			}
+			m.Outputs[i].SHA256, m.Outputs[i].Size = d.sum, d.n
+		}
 	}
 	rawFile.Close()
 
@@ -360,25 +387,6 @@ func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
 	return pkgs, nil
 }
 
-// stageImages copies the profile's container image archives into the
-// tree, where kiln-firstboot imports them into containerd.
-func stageImages(p *spec.Profile, root string, mtime time.Time) error {
-	for i, im := range p.Images {
-		if im.Archive == "" {
-			return fmt.Errorf("images[%d] (%s): no archive; kiln does not pull from registries yet, so give the image as an OCI or docker-save tarball in archive", i, im.Ref)
-		}
-		data, err := os.ReadFile(im.Archive)
-		if err != nil {
-			return fmt.Errorf("images[%d]: %w", i, err)
-		}
-		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(im.Ref) + ".tar"
-		if err := writeFile(filepath.Join(root, "var/lib/kiln/images", name), data, mtime); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func orderedOutputs(outs []string) []string {
 	order := map[string]int{}
 	for i, f := range spec.KnownOutputs {
@@ -408,19 +416,22 @@ func ovaVM(p *spec.Profile) ova.VM {
 		GuestOS: p.OVA.GuestOS, Firmware: fw, Network: p.OVA.Network, ExtraConfig: p.OVA.ExtraConfig}
 }
 
-// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically.
-func copyRenamedVMDK(ctx context.Context, src, dst, name string) error {
+// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically,
+// and returns its sha256 and size.
+func copyRenamedVMDK(ctx context.Context, src, dst, name string) (string, int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	defer in.Close()
 	tmp := dst + ".kiln-tmp"
 	out, err := os.Create(tmp)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(out, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
 	err = vmdk.CopyRenamed(ctx, bw, bufio.NewReaderSize(in, 1<<20), name)
 	if err == nil {
 		err = bw.Flush()
@@ -431,8 +442,20 @@ func copyRenamedVMDK(ctx context.Context, src, dst, name string) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return "", 0, err
 	}
-	return err
+	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func hashFile(path string) (string, int64, error) {

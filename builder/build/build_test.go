@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/inspect"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
@@ -23,17 +25,8 @@ import (
 
 func need(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("building images needs root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	reftest.Root(t)
+	reftest.Tools(t, tools...)
 }
 
 func run(t *testing.T, name string, args ...string) string {

@@ -4,22 +4,17 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // busyboxTree makes a tiny tree whose only program is a static busybox.
 func busyboxTree(t *testing.T) string {
 	t.Helper()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("busybox (busybox-static) is required in CI")
-		}
-		t.Skip("busybox not installed")
-	}
+	bb := reftest.Tool(t, "busybox")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // benchTreeMiB is the size of the generated root tree; KILN_BENCH_TREE_MIB
@@ -68,7 +70,7 @@ func makeBenchTree(b *testing.B, mib int) (string, int64) {
 // sgdisk, mkfs.vfat + mcopy, mke2fs -d, dd conv=sparse), one line each.
 func BenchmarkDisk(b *testing.B) {
 	for _, tool := range []string{"mke2fs", "sgdisk", "mkfs.vfat", "mcopy", "dd", "truncate"} {
-		needTool(b, tool)
+		reftest.Tool(b, tool)
 	}
 	tree, size := makeBenchTree(b, benchTreeMiB())
 	espDir := b.TempDir()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // syntheticGrub makes a boot.img and a 3.5-sector core.img with GRUB's
@@ -103,9 +105,9 @@ const grubDir = "/usr/lib/grub/i386-pc"
 // after the image file makes that the image itself, so no loop device is
 // needed.
 func TestBIOSBootMatchesGrubBiosSetup(t *testing.T) {
-	needRoot(t)
-	mkimage := needTool(t, "grub-mkimage")
-	unshare := needTool(t, "unshare")
+	reftest.Root(t)
+	mkimage := reftest.Tool(t, "grub-mkimage")
+	unshare := reftest.Tool(t, "unshare")
 	setup := filepath.Join(grubDir, "grub-bios-setup")
 	if _, err := os.Stat(setup); err != nil {
 		if os.Getenv("CI") != "" {

@@ -15,31 +15,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
-
-// needTool skips when a reference tool is missing locally and fails in CI,
-// where the tools are always installed.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root; this test needs it (mknod, chown, security.* xattrs)")
-		}
-		t.Skip("needs root (mknod, chown, security.* xattrs)")
-	}
-}
 
 // capNetRaw is a VFS_CAP_REVISION_2 security.capability value granting
 // cap_net_raw (bit 13) permitted and effective, as `setcap cap_net_raw+ep`
@@ -143,12 +121,12 @@ func wantLines(t testing.TB, what, out string, want ...string) {
 }
 
 func TestWriteCheckedByReferenceTools(t *testing.T) {
-	needRoot(t)
-	sgdisk := needTool(t, "sgdisk")
-	fsck := needTool(t, "fsck.vfat")
-	mtype := needTool(t, "mtype")
-	e2fsck := needTool(t, "e2fsck")
-	debugfs := needTool(t, "debugfs")
+	reftest.Root(t)
+	sgdisk := reftest.Tool(t, "sgdisk")
+	fsck := reftest.Tool(t, "fsck.vfat")
+	mtype := reftest.Tool(t, "mtype")
+	e2fsck := reftest.Tool(t, "e2fsck")
+	debugfs := reftest.Tool(t, "debugfs")
 	for _, compat := range []Compat{CompatEL8, CompatEL7} {
 		t.Run(string(compat), func(t *testing.T) {
 			l := testLayout(t, compat)
@@ -239,8 +217,8 @@ func TestWriteCheckedByReferenceTools(t *testing.T) {
 // Two writes from two copies of the tree, made at different times (so their
 // ctimes differ), give the same bytes.
 func TestWriteIsReproducible(t *testing.T) {
-	needRoot(t)
-	needTool(t, "mke2fs")
+	reftest.Root(t)
+	reftest.Tool(t, "mke2fs")
 	l := testLayout(t, CompatEL8)
 	var sums []string
 	for i := range 2 {
@@ -279,8 +257,8 @@ func TestWriteLeavesNothingOnFailure(t *testing.T) {
 }
 
 func TestWriteWithBIOSBootSynthetic(t *testing.T) {
-	needRoot(t)
-	needTool(t, "mke2fs")
+	reftest.Root(t)
+	reftest.Tool(t, "mke2fs")
 	boot, core := syntheticGrub()
 	l := testLayout(t, CompatEL8)
 	img := filepath.Join(t.TempDir(), "disk.raw")

@@ -2,8 +2,11 @@ package format
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,14 +36,21 @@ func CheckSize(size int64) error {
 // WriteFile encodes disk into path atomically: the output goes to a temp
 // file in the same directory, which is synced and renamed over path only
 // when the encoder succeeded. On failure no file is left behind.
-func WriteFile(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, size int64) (err error) {
+func WriteFile(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, size int64) error {
+	_, _, err := WriteFileSum(ctx, path, enc, disk, size)
+	return err
+}
+
+// WriteFileSum is WriteFile that also returns the written file's sha256
+// (hex) and size, computed on the way out instead of by reading it again.
+func WriteFileSum(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, size int64) (sum string, n int64, err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("creating temp file for %s: %w", path, err)
+		return "", 0, fmt.Errorf("creating temp file for %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -48,20 +58,31 @@ func WriteFile(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, 
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := enc.Encode(ctx, tmp, disk, size); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	h := &hashCounter{h: sha256.New()}
+	if err := enc.Encode(ctx, io.MultiWriter(tmp, h), disk, size); err != nil {
+		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	return hex.EncodeToString(h.h.Sum(nil)), h.n, nil
+}
+
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
 }

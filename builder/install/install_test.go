@@ -8,22 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
 
 func need(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	reftest.Root(t)
+	reftest.Tools(t, tools...)
 }
 
 func TestInstallRunsTheTargetsRPMTransaction(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -253,14 +255,6 @@ func TestManifestsValidate(t *testing.T) {
 }
 
 // needTool skips the test locally and fails it in CI, where `make tools` always runs.
-func needTool(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 func manifestcheck(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("KILN_KUBEADM_DIR")
@@ -281,7 +275,7 @@ func manifestcheck(t *testing.T) string {
 	}
 	bin := filepath.Join(dir, "manifestcheck-v1.34.4")
 	if _, err := os.Stat(bin); err != nil {
-		needTool(t, "manifestcheck not built (run `make tools`): %v", err)
+		reftest.Missing(t, "manifestcheck not built (run `make tools`): %v", err)
 	}
 	return bin
 }

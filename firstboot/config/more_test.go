@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/firstboot/config"
 )
 
@@ -21,18 +23,6 @@ func readFixture(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// needTool skips when a reference tool is missing, unless CI is set (CI
-// installs every tool the tests use).
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
 }
 
 func TestErrorNamesFieldAndLine(t *testing.T) {
@@ -182,7 +172,7 @@ func TestStatusLine(t *testing.T) {
 // TestCACertHashMatchesOpenSSL checks CACertHash against the recipe in the
 // kubeadm documentation.
 func TestCACertHashMatchesOpenSSL(t *testing.T) {
-	needTool(t, "openssl")
+	reftest.Tool(t, "openssl")
 	pemText := readFixture(t, "testdata/pki/ca.crt")
 	cert, err := config.ParseCertificatePEM(string(pemText))
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // These tests hand what Render writes to a real kubeadm, built from the Go module proxy by
@@ -16,14 +18,6 @@ import (
 // $KILN_KUBEADM_DIR.
 
 // needTool skips the test locally and fails it in CI, where `make tools` always runs.
-func needTool(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format+" (run `make tools`)", args...)
-}
-
 func kubeadmBinary(t *testing.T, version string) string {
 	t.Helper()
 	dir := os.Getenv("KILN_KUBEADM_DIR")
@@ -36,7 +30,7 @@ func kubeadmBinary(t *testing.T, version string) string {
 	}
 	bin := filepath.Join(dir, "kubeadm-"+version)
 	if _, err := os.Stat(bin); err != nil {
-		needTool(t, "kubeadm %s not built: %v", version, err)
+		reftest.Missing(t, "kubeadm %s not built: %v", version, err)
 	}
 	return bin
 }
@@ -85,7 +79,7 @@ func kubeadm(t *testing.T, bin string, args ...string) (string, error) {
 		if prefix := isolation(); prefix != nil {
 			cmdline = append(prefix, cmdline...)
 		} else if strings.HasSuffix(bin, "v1.30.14") {
-			needTool(t, "kubeadm 1.30 --dry-run writes under /etc/kubernetes: need unshare with user namespaces or root")
+			reftest.Missing(t, "kubeadm 1.30 --dry-run writes under /etc/kubernetes: need unshare with user namespaces or root")
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -358,19 +360,11 @@ func TestRenderRejects(t *testing.T) {
 }
 
 // needTool skips the test locally and fails it in CI, where the oracles are installed.
-func needTool(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 func lookTool(t *testing.T, name, hint string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		needTool(t, "%s not installed (%s)", name, hint)
+		reftest.Missing(t, "%s not installed (%s)", name, hint)
 	}
 	return path
 }
@@ -493,7 +487,7 @@ func manifestcheck(t *testing.T) string {
 	}
 	bin := filepath.Join(dir, "manifestcheck-v1.34.4")
 	if _, err := os.Stat(bin); err != nil {
-		needTool(t, "manifestcheck not built (run `make tools`): %v", err)
+		reftest.Missing(t, "manifestcheck not built (run `make tools`): %v", err)
 	}
 	return bin
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // fakeKernel lays out lib/modules/KVER with a small modules.dep that has
@@ -82,12 +84,7 @@ func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
 }
 
 func TestBuildIsAKernelReadableReproducibleArchive(t *testing.T) {
-	if _, err := exec.LookPath("cpio"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cpio is required in CI")
-		}
-		t.Skip("cpio not installed")
-	}
+	reftest.Tool(t, "cpio")
 	root, kver := fakeKernel(t)
 	initBin := filepath.Join(t.TempDir(), "kiln-init")
 	writeFile(t, initBin, "#!fake init binary\n")

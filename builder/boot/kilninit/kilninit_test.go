@@ -7,17 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-}
+	"github.com/kiln-build/kiln/builder/reftest"
+)
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -42,7 +34,7 @@ func TestParseCmdline(t *testing.T) {
 // BIOS boot, ESP, root last.
 func makeDisk(t *testing.T, size string) string {
 	t.Helper()
-	needTool(t, "sgdisk")
+	reftest.Tool(t, "sgdisk")
 	p := filepath.Join(t.TempDir(), "disk.raw")
 	run(t, "truncate", "-s", size, p)
 	run(t, "sgdisk", "-n", "1:2048:+1M", "-t", "1:ef02", "-n", "2:0:+8M", "-t", "2:ef00", "-n", "3:0:0", "-t", "3:8304", p)
@@ -107,7 +99,7 @@ func TestGrowLastPartitionRefusesCorruptGPT(t *testing.T) {
 }
 
 func TestReadExt4(t *testing.T) {
-	needTool(t, "mke2fs")
+	reftest.Tool(t, "mke2fs")
 	p := filepath.Join(t.TempDir(), "fs.img")
 	run(t, "truncate", "-s", "32M", p)
 	run(t, "mke2fs", "-q", "-t", "ext4", "-b", "4096", "-U", "0b6e3a1c-1111-2222-3333-444455556666", p)

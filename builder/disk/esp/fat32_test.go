@@ -12,21 +12,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
-)
 
-// needTool skips when a reference tool is missing locally and fails in CI,
-// where the tools are always installed.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/kiln-build/kiln/builder/reftest"
+)
 
 func testTree() fstest.MapFS {
 	big := make([]byte, 300*1024+17)
@@ -72,9 +60,9 @@ func writeImage(t *testing.T, tree fstest.MapFS, size int64) string {
 }
 
 func TestWriteCheckedByFsckAndMtools(t *testing.T) {
-	fsck := needTool(t, "fsck.vfat")
-	mtype := needTool(t, "mtype")
-	mdir := needTool(t, "mdir")
+	fsck := reftest.Tool(t, "fsck.vfat")
+	mtype := reftest.Tool(t, "mtype")
+	mdir := reftest.Tool(t, "mdir")
 	tree := testTree()
 	img := writeImage(t, tree, 64<<20)
 

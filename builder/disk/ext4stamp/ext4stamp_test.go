@@ -10,19 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/kiln-build/kiln/builder/reftest"
+)
 
 var features = map[string]string{
 	"metadata_csum": "none,has_journal,ext_attr,resize_inode,dir_index,filetype,extent,64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum",
@@ -57,7 +47,7 @@ func makeTree(t *testing.T, future time.Time) string {
 
 func mkfs(t *testing.T, tree, feat string) string {
 	t.Helper()
-	mke2fs := needTool(t, "mke2fs")
+	mke2fs := reftest.Tool(t, "mke2fs")
 	img := filepath.Join(t.TempDir(), "fs.img")
 	cmd := exec.Command(mke2fs, "-q", "-F", "-t", "ext4", "-O", feat, "-b", "4096", "-I", "256",
 		"-U", "0b6cb0e6-8d54-4c61-9c63-3e1f4d3e5a10", "-E", "hash_seed=0b6cb0e6-8d54-4c61-9c63-3e1f4d3e5a10",
@@ -84,8 +74,8 @@ func pin(t *testing.T, img string, at time.Time) int {
 }
 
 func TestPinMakesImagesIndependentOfCtime(t *testing.T) {
-	e2fsck := needTool(t, "e2fsck")
-	debugfs := needTool(t, "debugfs")
+	e2fsck := reftest.Tool(t, "e2fsck")
+	debugfs := reftest.Tool(t, "debugfs")
 	at := time.Unix(1700000000, 0)
 	future := time.Unix(1900000000, 0)
 	for name, feat := range features {

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // Disk describes a synthetic raw disk.
@@ -154,14 +156,7 @@ func (c *content) next(n int) []byte {
 // every tool, so there a missing one is a failure.
 func RequireTool(tb testing.TB, name string) string {
 	tb.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s is required in CI: %v", name, err)
-		}
-		tb.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return reftest.Tool(tb, name)
 }
 
 // BenchDisk returns a 2 GiB sparse raw disk holding about 400 MB of mixed

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
@@ -39,7 +41,7 @@ func BenchmarkVerifyFile(b *testing.B) {
 		}
 	})
 	b.Run("rpmkeys", func(b *testing.B) {
-		rpmkeys := requireBinary(b, "rpmkeys")
+		rpmkeys := reftest.Tool(b, "rpmkeys")
 		root := b.TempDir()
 		asc := filepath.Join(root, "key.asc")
 		key.WritePublicKey(asc)

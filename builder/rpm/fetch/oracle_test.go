@@ -8,29 +8,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/keyring"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
 
-// requireBinary finds a reference tool; without it the test is skipped
-// locally and fails in CI, which installs every tool.
-func requireBinary(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // TestAgreesWithRPMKeys checks VerifyFile accepts exactly the packages
 // rpmkeys -K accepts (with the same key imported).
 func TestAgreesWithRPMKeys(t *testing.T) {
-	rpmkeys := requireBinary(t, "rpmkeys")
+	rpmkeys := reftest.Tool(t, "rpmkeys")
 	key, other := rpmtest.TestKey(t, "alpha"), rpmtest.TestKey(t, "beta")
 	root := t.TempDir()
 	asc := filepath.Join(root, "key.asc")
@@ -68,8 +56,8 @@ func TestAgreesWithRPMKeys(t *testing.T) {
 // made, loaded through keyring from gpg's own export: no kiln code on the
 // signing side.
 func TestRPMSignPackage(t *testing.T) {
-	rpmsign := requireBinary(t, "rpmsign")
-	gpg := requireBinary(t, "gpg")
+	rpmsign := reftest.Tool(t, "rpmsign")
+	gpg := reftest.Tool(t, "gpg")
 	home := t.TempDir()
 	env := append(os.Environ(), "GNUPGHOME="+home)
 	run := func(t *testing.T, name string, args ...string) []byte {

@@ -13,23 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/rpm/header"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
-
-// requireBinary finds a reference tool; without it the test is skipped
-// locally and fails in CI, which installs every tool.
-func requireBinary(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 var fixture = rpmtest.Package{
 	Name: "hello", Version: "1.2.3", Release: "4.el9", Epoch: 3, Arch: "x86_64",
@@ -58,7 +46,7 @@ func build(t testing.TB, p rpmtest.Package, o rpmtest.Options) []byte {
 // query runs rpm -qp --queryformat on file.
 func query(t *testing.T, file, format string) string {
 	t.Helper()
-	out, err := exec.Command(requireBinary(t, "rpm"), "-qp", "--nosignature", "--nodigest", "--queryformat", format, file).Output()
+	out, err := exec.Command(reftest.Tool(t, "rpm"), "-qp", "--nosignature", "--nodigest", "--queryformat", format, file).Output()
 	if err != nil {
 		t.Fatalf("rpm -qp %s: %v", file, err)
 	}
@@ -101,7 +89,7 @@ const rpmFormat = `%{NAME}|%{EPOCH}|%{VERSION}|%{RELEASE}|%{ARCH}|%{SUMMARY}|%{B
 	`[4:%{RECOMMENDNAME}|%{RECOMMENDFLAGS}|%{RECOMMENDVERSION}\n]`
 
 func TestReadMatchesRPM(t *testing.T) {
-	requireBinary(t, "rpm")
+	reftest.Tool(t, "rpm")
 	key := rpmtest.TestKey(t, "header")
 	noEpoch := fixture
 	noEpoch.Epoch = 0
@@ -158,7 +146,7 @@ func TestReadMatchesRPM(t *testing.T) {
 
 // TestReadRPMBuild parses a package rpmbuild made, if rpmbuild is here.
 func TestReadRPMBuild(t *testing.T) {
-	rpmbuild := requireBinary(t, "rpmbuild")
+	rpmbuild := reftest.Tool(t, "rpmbuild")
 	top := t.TempDir()
 	spec := filepath.Join(top, "t.spec")
 	os.WriteFile(spec, []byte(`Name: kilntest

@@ -10,23 +10,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
-
-// requireBinary finds a reference tool; without it the test is skipped
-// locally and fails in CI, which installs every tool.
-func requireBinary(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 var sample = rpmtest.Package{
 	Name: "sample", Version: "2.1", Release: "3", Arch: "x86_64",
@@ -51,7 +39,7 @@ func checksig(t *testing.T, root string, b []byte) (string, error) {
 	if err := os.WriteFile(f, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(requireBinary(t, "rpmkeys"), "--root", root, "-Kv", f).CombinedOutput()
+	out, err := exec.Command(reftest.Tool(t, "rpmkeys"), "--root", root, "-Kv", f).CombinedOutput()
 	return strings.ReplaceAll(string(out), f+":\n", ""), err
 }
 
@@ -62,7 +50,7 @@ func importKey(t *testing.T, k *rpmtest.Key) string {
 	if err := k.WritePublicKey(asc); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(requireBinary(t, "rpmkeys"), "--root", root, "--import", asc).CombinedOutput(); err != nil {
+	if out, err := exec.Command(reftest.Tool(t, "rpmkeys"), "--root", root, "--import", asc).CombinedOutput(); err != nil {
 		t.Fatalf("rpmkeys --import: %v\n%s", err, out)
 	}
 	return root
@@ -120,7 +108,7 @@ func TestSignaturesAgainstRPMKeys(t *testing.T) {
 // what landed: modes, owners, hard and symbolic links, capabilities, the
 // Lua scriptlet.
 func TestInstall(t *testing.T) {
-	rpm := requireBinary(t, "rpm")
+	rpm := reftest.Tool(t, "rpm")
 	if os.Geteuid() != 0 {
 		t.Skip("installing into a root needs root (rpm chroots for scriptlets)")
 	}
@@ -195,7 +183,7 @@ func TestInstall(t *testing.T) {
 }
 
 func TestScriptsAndDeps(t *testing.T) {
-	rpm := requireBinary(t, "rpm")
+	rpm := reftest.Tool(t, "rpm")
 	p := rpmtest.Package{
 		Name: "deps", Version: "1", Epoch: 4,
 		Provides:    rpmtest.Deps("virt = 1.0"),

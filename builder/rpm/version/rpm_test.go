@@ -10,21 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// needTool skips a test when a reference tool is missing on a developer
-// machine, and fails it in CI, where every tool is installed.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/kiln-build/kiln/builder/reftest"
+)
 
 // versionCorpus returns n seeded random version strings built from the
 // pieces rpmvercmp treats specially: digit runs with leading zeros, letter
@@ -72,7 +60,7 @@ func rpmCompare(t *testing.T, pairs [][2]string, evr bool) []int {
 	}
 	var cmd *exec.Cmd
 	if evr {
-		rpm := needTool(t, "rpm")
+		rpm := reftest.Tool(t, "rpm")
 		script := fmt.Sprintf(`%%{lua:
 local out = {}
 for line in io.lines(%q) do
@@ -84,7 +72,7 @@ print(table.concat(out, "\n"))
 }`, in)
 		cmd = exec.Command(rpm, "--eval", script)
 	} else {
-		py := needTool(t, "/usr/bin/python3")
+		py := reftest.Tool(t, "/usr/bin/python3")
 		cmd = exec.Command(py, "-c", `import ctypes, sys
 lib = ctypes.CDLL("librpmio.so.9")
 lib.rpmvercmp.argtypes = [ctypes.c_char_p, ctypes.c_char_p]

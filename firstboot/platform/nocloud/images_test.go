@@ -8,22 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/reftest"
 )
 
 // need skips a test when a reference tool is missing, unless CI is set
 // (CI installs them all: genisoimage, xorriso, dosfstools, mtools).
-func need(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
-
 func run(t testing.TB, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -93,28 +83,28 @@ var longName = strings.Repeat("long-rock-ridge-name-", 9) + "kiln.yaml"
 func isoImages() []image {
 	return []image{
 		{"cloud-init-style", "cidata", nil, func(t testing.TB, src, out string) {
-			need(t, "genisoimage")
+			reftest.Tools(t, "genisoimage")
 			run(t, src, "genisoimage", "-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", ".")
 		}},
 		{"iso-level1-only", "CIDATA", nil, func(t testing.TB, src, out string) {
-			need(t, "genisoimage")
+			reftest.Tools(t, "genisoimage")
 			// No Rock Ridge, no Joliet: the file is KILN.YAM;1.
 			run(t, src, "genisoimage", "-quiet", "-output", out, "-volid", "CIDATA", ".")
 		}},
 		{"iso-level2-only", "cidata", nil, func(t testing.TB, src, out string) {
-			need(t, "genisoimage")
+			reftest.Tools(t, "genisoimage")
 			run(t, src, "genisoimage", "-quiet", "-iso-level", "2", "-output", out, "-volid", "cidata", ".")
 		}},
 		{"joliet-only", "cidata", nil, func(t testing.TB, src, out string) {
-			need(t, "genisoimage")
+			reftest.Tools(t, "genisoimage")
 			run(t, src, "genisoimage", "-quiet", "-joliet", "-output", out, "-volid", "cidata", ".")
 		}},
 		{"xorriso-rock-ridge-many-files", "cidata", manyNames(), func(t testing.TB, src, out string) {
-			need(t, "xorriso")
+			reftest.Tools(t, "xorriso")
 			run(t, src, "xorriso", "-as", "mkisofs", "-quiet", "-o", out, "-V", "cidata", "-r", ".")
 		}},
 		{"xorriso-long-rr-name", "cidata", map[string][]byte{longName: []byte("long: true\n")}, func(t testing.TB, src, out string) {
-			need(t, "xorriso")
+			reftest.Tools(t, "xorriso")
 			run(t, src, "xorriso", "-as", "mkisofs", "-quiet", "-o", out, "-V", "cidata", "-r", "-J", "-joliet-long", ".")
 		}},
 	}
@@ -132,12 +122,12 @@ func fatImages() []image {
 	}
 	return []image{
 		{"fat12", "cidata", nil, func(t testing.TB, src, out string) {
-			need(t, "mkfs.vfat", "mcopy")
+			reftest.Tools(t, "mkfs.vfat", "mcopy")
 			run(t, src, "mkfs.vfat", "-C", "-n", "cidata", out, "1440")
 			mcopyAll(t, src, out)
 		}},
 		{"fat16-fragmented", "CIDATA", nil, func(t testing.TB, src, out string) {
-			need(t, "mkfs.vfat", "mcopy", "mdel")
+			reftest.Tools(t, "mkfs.vfat", "mcopy", "mdel")
 			run(t, src, "mkfs.vfat", "-F", "16", "-s", "1", "-C", "-n", "CIDATA", out, "16384")
 			// Leave a one-cluster hole before kiln.yaml so its chain jumps.
 			must(t, os.WriteFile(filepath.Join(src, "hole"), make([]byte, 512), 0o644))
@@ -148,7 +138,7 @@ func fatImages() []image {
 			run(t, src, "mcopy", "-i", out, "kiln.yaml", "::kiln.yaml")
 		}},
 		{"fat32-many-files", "cidata", manyNames(), func(t testing.TB, src, out string) {
-			need(t, "mkfs.vfat", "mcopy")
+			reftest.Tools(t, "mkfs.vfat", "mcopy")
 			// 66000 KiB with 512-byte clusters is past 65525 clusters: FAT32,
 			// and a root directory spanning many clusters.
 			run(t, src, "mkfs.vfat", "-F", "32", "-S", "512", "-s", "1", "-C", "-n", "cidata", out, "66000")
