@@ -255,11 +255,8 @@ func snapshotName(v *vmInfo) string {
 // vSphere snapshots VMs, not templates, so the template briefly turns back
 // into a (powered-off) VM.
 func (c *Client) snapshotTemplate(ctx context.Context, t *vmInfo) error {
-	if t.ResourcePool == nil && t.Runtime.Host == nil {
-		return errors.New("the template has no host to turn back into a VM on")
-	}
 	vm := t.object(c)
-	pool, err := c.poolFor(ctx, t)
+	p, err := c.place(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -267,7 +264,7 @@ func (c *Client) snapshotTemplate(ctx context.Context, t *vmInfo) error {
 	if t.Runtime.Host != nil {
 		host = object.NewHostSystem(c.vim, *t.Runtime.Host)
 	}
-	if err := vm.MarkAsVirtualMachine(ctx, *pool, host); err != nil {
+	if err := vm.MarkAsVirtualMachine(ctx, *p.pool, host); err != nil {
 		return fmt.Errorf("turning the template into a VM: %w", taskError(err))
 	}
 	serr := waitFor(ctx)(vm.CreateSnapshot(ctx, SnapshotName, "kiln: the base of linked clones", false, false))
@@ -275,16 +272,6 @@ func (c *Client) snapshotTemplate(ctx context.Context, t *vmInfo) error {
 		return fmt.Errorf("marking it a template again: %w", taskError(err))
 	}
 	return serr
-}
-
-// poolFor is the pool a template turns back into a VM in: the settings'
-// pool, else the default.
-func (c *Client) poolFor(ctx context.Context, _ *vmInfo) (*object.ResourcePool, error) {
-	p, err := c.place(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	return p.pool, nil
 }
 
 // importOVA creates the VM and uploads its files; on failure the lease is
