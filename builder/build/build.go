@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"testing/fstest"
 	"time"
 
 	"github.com/kiln-build/kiln/builder/boot"
@@ -210,13 +211,14 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	if err := run("disk", func() error {
 		c := disk.Contents{RootTree: root}
 		if len(bootRes.ESP) > 0 {
-			esp := espTree{}
+			// The ESP holds a few small files; an in-memory FS carries them.
+			esp := fstest.MapFS{}
 			for name, host := range bootRes.ESP {
 				data, err := os.ReadFile(host)
 				if err != nil {
 					return err
 				}
-				esp[name] = data
+				esp[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 			}
 			c.ESP = esp
 		}
@@ -493,11 +495,4 @@ func removeTree(dir string) error {
 		return nil
 	})
 	return os.RemoveAll(dir)
-}
-
-// espTree is a tiny in-memory fs.FS for the ESP's files.
-type espTree map[string][]byte
-
-func (t espTree) Open(name string) (fs.File, error) {
-	return fsFromMap(t).Open(name)
 }
