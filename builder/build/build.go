@@ -43,6 +43,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
+	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/spec"
 )
 
@@ -357,22 +358,13 @@ func newestBuildTime(l *lock.Lock) time.Time {
 }
 
 func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
-	srcs, err := resolve.RepoSources(ctx, o.Profile, o.Client)
+	var locked []*repo.Package
+	for _, lp := range o.Lock.Packages {
+		locked = append(locked, lp.RepoPackage())
+	}
+	items, err := resolve.FetchItems(ctx, o.Profile, locked, o.Client)
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]int{}
-	for i, s := range srcs {
-		byName[s.Name] = i
-	}
-	var items []fetch.Item
-	for _, lp := range o.Lock.Packages {
-		i, ok := byName[lp.Repo]
-		if !ok {
-			return nil, fmt.Errorf("%s comes from repo %q, which the profile no longer has; run `kiln lock` again", lp.NEVRA(), lp.Repo)
-		}
-		s := srcs[i]
-		items = append(items, fetch.Item{Package: lp.RepoPackage(), BaseURLs: s.BaseURLs, Keys: s.Keys, GPGCheck: s.GPGCheck})
 	}
 	var prog fetch.Progress
 	if o.Progress != nil {
