@@ -43,7 +43,7 @@ test: tools ## unit and integration tests against the reference tools (rpm, libs
 fuzz: ## run each fuzz target briefly (FUZZTIME=10s)
 	@set -e; for spec in $$(./.ci/fuzz-targets); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "fuzz $$pkg $$fn"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; done
 
 e2e: ## boot built images in QEMU (UEFI and BIOS)
 	@echo "e2e: the boot test lands with the boot-test issue; nothing to run yet" >&2; exit 1

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"testing/fstest"
 	"time"
 
 	"github.com/kiln-build/kiln/builder/boot"
@@ -42,6 +43,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
+	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/spec"
 )
 
@@ -210,13 +212,14 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	if err := run("disk", func() error {
 		c := disk.Contents{RootTree: root}
 		if len(bootRes.ESP) > 0 {
-			esp := espTree{}
+			// The ESP holds a few small files; an in-memory FS carries them.
+			esp := fstest.MapFS{}
 			for name, host := range bootRes.ESP {
 				data, err := os.ReadFile(host)
 				if err != nil {
 					return err
 				}
-				esp[name] = data
+				esp[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 			}
 			c.ESP = esp
 		}
@@ -356,22 +359,13 @@ func newestBuildTime(l *lock.Lock) time.Time {
 }
 
 func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
-	srcs, err := resolve.RepoSources(ctx, o.Profile, o.Client)
+	var locked []*repo.Package
+	for _, lp := range o.Lock.Packages {
+		locked = append(locked, lp.RepoPackage())
+	}
+	items, err := resolve.FetchItems(ctx, o.Profile, locked, o.Client)
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]int{}
-	for i, s := range srcs {
-		byName[s.Name] = i
-	}
-	var items []fetch.Item
-	for _, lp := range o.Lock.Packages {
-		i, ok := byName[lp.Repo]
-		if !ok {
-			return nil, fmt.Errorf("%s comes from repo %q, which the profile no longer has; run `kiln lock` again", lp.NEVRA(), lp.Repo)
-		}
-		s := srcs[i]
-		items = append(items, fetch.Item{Package: lp.RepoPackage(), BaseURLs: s.BaseURLs, Keys: s.Keys, GPGCheck: s.GPGCheck})
 	}
 	var prog fetch.Progress
 	if o.Progress != nil {
@@ -494,11 +488,4 @@ func removeTree(dir string) error {
 		return nil
 	})
 	return os.RemoveAll(dir)
-}
-
-// espTree is a tiny in-memory fs.FS for the ESP's files.
-type espTree map[string][]byte
-
-func (t espTree) Open(name string) (fs.File, error) {
-	return fsFromMap(t).Open(name)
 }

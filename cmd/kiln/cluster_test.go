@@ -203,18 +203,6 @@ func TestClusterErrorsNameFlags(t *testing.T) {
 	}
 }
 
-func TestClusterHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"cluster", "--help"}, {"cluster", "new", "--help"}, {"cluster", "add-node", "--help"}, {"cluster", "show", "--help"}, {"metadata", "--help"}} {
-		out, err := run(t, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(out, "Examples:\n  kiln ") {
-			t.Errorf("kiln %s has no example:\n%s", strings.Join(args, " "), out)
-		}
-	}
-}
-
 // TestDocCommandMakesDocCluster runs the `kiln cluster new` command shown in
 // docs/metadata.md and checks it writes the cluster.yaml shown there (the
 // CA hash aside: the keys are new each time).

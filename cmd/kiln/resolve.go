@@ -104,21 +104,9 @@ and the OpenPGP signature by one of the repository's keys where gpgcheck is on.`
 				return err
 			}
 			client := download.New()
-			srcs, err := resolve.RepoSources(cmd.Context(), p, client)
+			items, err := resolve.FetchItems(cmd.Context(), p, pkgs, client)
 			if err != nil {
 				return err
-			}
-			byName := map[string]repo.Source{}
-			for _, s := range srcs {
-				byName[s.Name] = s
-			}
-			var items []fetch.Item
-			for _, rp := range pkgs {
-				s, ok := byName[rp.Repo]
-				if !ok {
-					return fmt.Errorf("%s comes from repo %q, which the profile does not have; run `kiln lock %s` again", rp.NEVRA(), rp.Repo, args[0])
-				}
-				items = append(items, fetch.Item{Package: rp, BaseURLs: s.BaseURLs, Keys: s.Keys, GPGCheck: s.GPGCheck})
 			}
 			prog := newProgress(cmd.ErrOrStderr(), output == "json")
 			prog.count = len(items)

@@ -41,6 +41,7 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 		newInspectCommand(),
 		newClusterCommand(),
 		newMetadataCommand(),
+		newVSphereCommand(),
 	)
 	return root
 }

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-build/kiln/builder/chroot"
 )
 
 // ext4IocResizeFS is EXT4_IOC_RESIZE_FS, _IOW('f', 16, __u64): grow a
@@ -174,7 +176,13 @@ func switchRoot(newRoot, init string) error {
 			return fmt.Errorf("moving %s: %w", m, err)
 		}
 	}
-	if _, err := os.Stat(newRoot + init); err != nil {
+	// init is usually a symlink (/sbin/init -> ../lib/systemd/systemd, or
+	// an absolute target): resolve it as the new root will see it.
+	hostInit, err := chroot.Confine(newRoot, init)
+	if err == nil {
+		_, err = os.Stat(hostInit)
+	}
+	if err != nil {
 		return fmt.Errorf("init %s not found on root: %w", init, err)
 	}
 	freeInitramfs(newRoot)
