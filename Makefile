@@ -48,8 +48,19 @@ fuzz: ## run each fuzz target briefly (FUZZTIME=10s)
 e2e: ## boot built images in QEMU (UEFI and BIOS)
 	@echo "e2e: the boot test lands with the boot-test issue; nothing to run yet" >&2; exit 1
 
-bench: ## benchmarks: figures against reference tools, from one run
-	$(GO) test -run '^$$' -bench . -benchmem ./builder/... 
+bench: ## benchmarks: kiln against the reference tools (libsolv, rpm/mke2fs/qemu-img/tar), from one run
+	@echo "== resolve (parse included) against libsolv; peak RSS"
+	$(GO) test -run '^$$' -bench 'ResolveKubernetesNodeParseIncluded|SolveKubernetesNode' -benchtime 3x ./builder/rpm/solve/
+	@echo "== repodata parsing and loading"
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./builder/rpm/repo/
+	@echo "== package verification against rpmkeys"
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./builder/rpm/fetch/
+	@echo "== output formats against qemu-img and tar+gzip"
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./builder/format/...
+	@echo "== disk against sgdisk, mkfs.vfat, mke2fs, dd"
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./builder/disk/
+	@echo "== a whole warm-cache build against the same work with standard tools (needs root)"
+	$(GO) test -run '^$$' -bench BuildVsBaseline -benchtime 1x -timeout 30m ./builder/build/
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
