@@ -36,6 +36,7 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 		newProfilesCommand(),
 		newClusterCommand(),
 		newMetadataCommand(),
+		newRunCommand(),
 	)
 	return root
 }
