@@ -112,7 +112,7 @@ func TestMakeGrubImagesWithRealMkimage(t *testing.T) {
 	if err != nil || len(boot) != 512 || boot[510] != 0x55 || boot[511] != 0xaa {
 		t.Errorf("boot.img: %d bytes, err %v", len(boot), err)
 	}
-	leftovers, _ := filepath.Glob("/tmp/kiln-grub-*")
+	leftovers, _ := filepath.Glob("/var/tmp/kiln-grub-*")
 	if len(leftovers) != 0 {
 		t.Errorf("scratch left in the tree: %v", leftovers)
 	}

@@ -105,12 +105,17 @@ func MakeGrubImages(ctx context.Context, root string, run Runner, firmware, root
 	if err != nil {
 		return imgs, err
 	}
-	work, err := os.MkdirTemp(filepath.Join(root, "tmp"), "kiln-grub-")
+	// Not /tmp: commands in the tree get a fresh tmpfs there.
+	scratch := filepath.Join(root, "var/tmp")
+	if err := os.MkdirAll(scratch, 0o1777); err != nil {
+		return imgs, err
+	}
+	work, err := os.MkdirTemp(scratch, "kiln-grub-")
 	if err != nil {
 		return imgs, err
 	}
 	defer os.RemoveAll(work)
-	inTree := "/tmp/" + filepath.Base(work)
+	inTree := "/var/tmp/" + filepath.Base(work)
 	if err := os.WriteFile(filepath.Join(work, "early.cfg"), []byte(EarlyConfig(rootUUID)), 0o644); err != nil {
 		return imgs, err
 	}

@@ -184,12 +184,37 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 	}
 	cmd.Env = env
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// The error carries the end of stderr, whoever else reads it.
+	tail := &tailBuffer{max: 2048}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = stdout, io.MultiWriter(stderr, tail)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
+		if t := strings.TrimSpace(string(tail.buf)); t != "" {
+			return fmt.Errorf("%s (in %s): %w: %s", strings.Join(argv, " "), root, err, t)
+		}
 		return fmt.Errorf("%s (in %s): %w", strings.Join(argv, " "), root, err)
 	}
 	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
 }
 
 // lookPath finds a command in the tree's PATH directories.

@@ -82,7 +82,7 @@ func TestApply(t *testing.T) {
 		"etc/fstab":                                     "UUID=0b6e3a1c-1111-2222-3333-444455556666 / ext4 defaults 0 1\nUUID=1A2B-3C4D /boot/efi vfat umask=0077,shortname=winnt 0 2\n",
 		"etc/containerd/config.toml":                    "SystemdCgroup = true",
 		"usr/bin/kiln-firstboot":                        "agent",
-		"usr/lib/systemd/system/kiln-firstboot.service": "Before=kubelet.service",
+		"usr/lib/systemd/system/kiln-firstboot.service": "ConditionPathExists=!/var/lib/kiln/done",
 		"etc/ssh/sshd_config":                           "keep me",
 	} {
 		if got := read(p); !strings.Contains(got, want) {

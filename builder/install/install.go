@@ -39,6 +39,10 @@ type Options struct {
 	Packages []Package // the whole locked set
 	// Log receives rpm's output; nil discards it.
 	Log io.Writer
+	// SourceDateEpoch, when non-zero, is passed to rpm and scriptlets:
+	// rpm >= 4.18 then records it as every package's install time, and
+	// shadow-utils uses it for password change dates.
+	SourceDateEpoch int64
 }
 
 // Report says what happened.
@@ -113,7 +117,11 @@ func Install(ctx context.Context, o Options) (Report, error) {
 		chroot.Bind{Type: chroot.Dev, Target: imageMount + "/dev"},
 		chroot.Bind{Type: chroot.Proc, Target: imageMount + "/proc"},
 	)
-	spec := chroot.Spec{Root: o.Tools, Binds: binds, Env: append(append([]string{}, chroot.DefaultEnv...), "KERNEL_INSTALL_BYPASS=1")}
+	env := append(append([]string{}, chroot.DefaultEnv...), "KERNEL_INSTALL_BYPASS=1")
+	if o.SourceDateEpoch != 0 {
+		env = append(env, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.SourceDateEpoch))
+	}
+	spec := chroot.Spec{Root: o.Tools, Binds: binds, Env: env}
 	var out bytes.Buffer
 	logw := io.Writer(&out)
 	if o.Log != nil {
@@ -145,7 +153,36 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	if strings.Join(want, "\n") != strings.Join(rep.Installed, "\n") {
 		return rep, fmt.Errorf("the image's rpmdb does not list exactly the locked packages: %s", diff(want, rep.Installed))
 	}
+	var dbpath bytes.Buffer
+	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools}, []string{"rpm", "--eval", "%{_dbpath}"}, &dbpath, nil); err != nil {
+		return rep, fmt.Errorf("asking rpm for its database path: %w", err)
+	}
+	if err := dropSQLiteScratch(filepath.Join(o.Root, strings.TrimSpace(dbpath.String()))); err != nil {
+		return rep, err
+	}
 	return rep, nil
+}
+
+// dropSQLiteScratch removes the shared-memory index (-shm) and an empty
+// write-ahead log (-wal) sqlite leaves next to a closed rpmdb: sqlite
+// makes them again on the next open, and the index holds random salt that
+// would make two builds differ.
+func dropSQLiteScratch(dir string) error {
+	shm, _ := filepath.Glob(filepath.Join(dir, "*-shm"))
+	for _, p := range shm {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	wal, _ := filepath.Glob(filepath.Join(dir, "*-wal"))
+	for _, p := range wal {
+		if st, err := os.Stat(p); err == nil && st.Size() == 0 {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // normalizeEpoch drops an explicit "0:" epoch, which rpm prints for

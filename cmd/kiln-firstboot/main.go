@@ -1,14 +1,116 @@
 // Command kiln-firstboot is the guest agent baked into every kiln image: on
-// first boot it reads the node's metadata and prepares the host, then
-// initializes, joins or extends the cluster with kubeadm.
+// first boot it reads the node's metadata, prepares the host, then
+// initializes or joins the cluster with kubeadm, reporting every step (see
+// package firstboot/agent and docs/metadata.md).
+//
+//	kiln-firstboot                                  # as kiln-firstboot.service runs it
+//	kiln-firstboot --dry-run --root /tmp/n1 --metadata-file m1.yaml
+//
+// Flags:
+//
+//	--root DIR            the node's filesystem (default /)
+//	--platform NAME       where the metadata comes from (default: detect)
+//	--metadata-file FILE  read the metadata from FILE (the file platform)
+//	--dry-run             run nothing: print the plan and every command it
+//	                      would run, and write every file under --root
+//	--version             print the version
+//
+// Exit status 0 when the node is done, 1 when it failed (one line on
+// standard error says why; the status channels say it too), 2 for bad flags.
 package main
 
 import (
+	"context"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/kiln-build/kiln/builder/buildinfo"
+	"github.com/kiln-build/kiln/firstboot/agent"
+	"github.com/kiln-build/kiln/firstboot/platform/detect"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "kiln-firstboot: not built yet (see issue: kiln-firstboot)")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: flags in, exit code out.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("kiln-firstboot", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	root := fl.String("root", "/", "the node's filesystem `DIR`")
+	platformName := fl.String("platform", "", "metadata platform `NAME` (vmware, gce, nocloud, qemu, file; default: detect)")
+	metadataFile := fl.String("metadata-file", "", "read the metadata from `FILE` (implies --platform file)")
+	dryRun := fl.Bool("dry-run", false, "run nothing: print the plan and the commands, write the files under --root")
+	version := fl.Bool("version", false, "print the version and exit")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "kiln-firstboot: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "kiln-firstboot %s %s/%s %s\n", buildinfo.Version(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		return 0
+	}
+	if *platformName != "" && !slices.Contains(detect.Names(), *platformName) {
+		fmt.Fprintf(stderr, "kiln-firstboot: --platform %q is not a platform (want one of %s)\n", *platformName, strings.Join(detect.Names(), ", "))
+		return 2
+	}
+	if *metadataFile != "" && *platformName != "" && *platformName != "file" {
+		fmt.Fprintf(stderr, "kiln-firstboot: --metadata-file reads a file; it cannot be used with --platform %s\n", *platformName)
+		return 2
+	}
+
+	level := slog.LevelInfo
+	if *dryRun {
+		level = slog.LevelWarn // the plan on standard output says it all
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	p, err := choosePlatform(ctx, *root, *platformName, *metadataFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "kiln-firstboot: %v\n", err)
+		return 1
+	}
+	opts := agent.Options{Root: *root, Platform: p, Log: log, DryRun: *dryRun}
+	var plan *planPrinter
+	if *dryRun {
+		plan = &planPrinter{w: stdout}
+		plan.use(&opts)
+		fmt.Fprintf(stdout, "kiln-firstboot dry run: root %s, platform %s; nothing is run, files are written under the root\n", *root, p.Name())
+	} else {
+		// kiln-firstboot.service sends standard output to the serial
+		// console and the journal: the KILN-STATUS lines go there.
+		opts.Console = stdout
+	}
+	a, err := agent.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "kiln-firstboot: %v\n", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "kiln-firstboot: %s\n", oneLine(err))
+		return 1
+	}
+	if plan != nil && plan.err != nil {
+		fmt.Fprintf(stderr, "kiln-firstboot: writing the plan: %v\n", plan.err)
+		return 1
+	}
+	return 0
+}
+
+// oneLine joins a multi-line error (several metadata mistakes) into one.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }

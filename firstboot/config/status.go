@@ -30,12 +30,12 @@ const (
 	PhaseInit         Phase = "init"          // kubeadm init (the first control plane)
 	PhaseJoin         Phase = "join"          // kubeadm join (every other node)
 	PhaseCNI          Phase = "cni"           // the pod network applied (the first control plane)
-	PhaseReady        Phase = "ready"         // the node is Ready
+	PhaseDone         Phase = "done"          // the node is Ready and first boot is over
 	PhaseFailed       Phase = "failed"        // stopped; Error says why
 )
 
 // Phases lists every phase in order.
-var Phases = []Phase{PhaseMetadata, PhaseHost, PhaseLoadBalancer, PhaseInit, PhaseJoin, PhaseCNI, PhaseReady, PhaseFailed}
+var Phases = []Phase{PhaseMetadata, PhaseHost, PhaseLoadBalancer, PhaseInit, PhaseJoin, PhaseCNI, PhaseDone, PhaseFailed}
 
 // StatusLinePrefix starts every status line on the serial console, so a
 // host can pick them out of the boot log.

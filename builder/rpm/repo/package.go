@@ -34,9 +34,11 @@ func (f Flag) String() string {
 // Name, starting with '(' and with Flags == Any.
 type Dep struct {
 	Name  string
-	Flags Flag
 	EVR   version.EVR
+	Flags Flag
 	Pre   bool // pre="1": needed by scriptlets before the package installs
+	// (Flags and Pre sit together at the end: 64 bytes instead of 72 per
+	// dependency, and a distribution has hundreds of thousands.)
 }
 
 // String formats the dependency as rpm -q --requires does.

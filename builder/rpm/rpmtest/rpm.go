@@ -126,20 +126,33 @@ func Deps(s ...string) []repo.Dep {
 }
 
 // RepoPackage describes p as repodata would, for tests that need a
-// *repo.Package (fetch, lock) without parsing repodata: name, EVR, arch,
-// location "Packages/<file name>", size and sha256 of rpm (the bytes Build
-// returned).
+// *repo.Package (fetch, lock, solve, WriteRepo) without parsing repodata:
+// name, EVR, arch, location "Packages/<file name>", size and sha256 of rpm
+// (the bytes Build returned), build time, its dependencies (with the
+// self-provide rpmbuild adds) and its file paths.
 func (p *Package) RepoPackage(rpm []byte) *repo.Package {
 	q := p.withDefaults()
 	sum := sha256.Sum256(rpm)
-	return &repo.Package{
-		Name:     q.Name,
-		Arch:     q.Arch,
-		EVR:      version.EVR{Epoch: q.Epoch, Version: q.Version, Release: q.Release},
-		Location: "Packages/" + q.FileName(),
-		Checksum: repo.Checksum{Type: "sha256", Value: hex.EncodeToString(sum[:])},
-		Size:     int64(len(rpm)),
+	evr := version.EVR{Epoch: q.Epoch, Version: q.Version, Release: q.Release}
+	rp := &repo.Package{
+		Name:      q.Name,
+		Arch:      q.Arch,
+		EVR:       evr,
+		Location:  "Packages/" + q.FileName(),
+		Checksum:  repo.Checksum{Type: "sha256", Value: hex.EncodeToString(sum[:])},
+		Size:      int64(len(rpm)),
+		BuildTime: q.BuildTime.Unix(),
+		License:   q.License,
+		Summary:   q.Summary,
+		Provides:  append([]repo.Dep{{Name: q.Name, Flags: repo.EQ, EVR: evr}}, q.Provides...),
+		Requires:  append([]repo.Dep(nil), q.Requires...),
+		Conflicts: q.Conflicts, Obsoletes: q.Obsoletes, Recommends: q.Recommends,
+		Suggests: q.Suggests, Supplements: q.Supplements, Enhances: q.Enhances,
 	}
+	for _, f := range q.Files {
+		rp.Files = append(rp.Files, f.Path)
+	}
+	return rp
 }
 
 // FileName is NAME-VERSION-RELEASE.ARCH.rpm, the usual file name.

@@ -1,0 +1,293 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/builder/inspect"
+	"github.com/kiln-build/kiln/builder/rpm/fetch"
+	"github.com/kiln-build/kiln/builder/rpm/lock"
+	"github.com/kiln-build/kiln/builder/rpm/repo"
+	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
+	"github.com/kiln-build/kiln/builder/spec"
+)
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("building images needs root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type fixture struct {
+	profile *spec.Profile
+	lock    *lock.Lock
+	repoDir string
+	kinit   string
+	fb      string
+}
+
+// newFixture signs the host distribution into a file:// repository and
+// locks a profile that installs all of it.
+func newFixture(t *testing.T, tamper rpmtest.Tamper) fixture {
+	t.Helper()
+	distro, err := rpmtest.HostDistro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := rpmtest.TestKey(t, "kiln build test")
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "RPM-GPG-KEY-test")
+	if err := key.WritePublicKey(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	repoDir := filepath.Join(dir, "repo")
+	os.MkdirAll(filepath.Join(repoDir, "Packages"), 0o755)
+	var pkgs []*repo.Package
+	var names []string
+	for _, p := range distro {
+		opts := rpmtest.Options{Key: key}
+		if p.Name == "kiln-test-scripts" {
+			opts.Tamper = tamper
+		}
+		data, err := p.Build(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repoDir, "Packages", p.FileName()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rp := p.RepoPackage(data)
+		rp.Repo = "host"
+		rp.Location = "Packages/" + p.FileName()
+		if tamper != rpmtest.TamperNone && p.Name == "kiln-test-scripts" {
+			// The lock has the digest of the package as published; the
+			// tampered file must be caught by the signature check.
+			good := p.MustBuild(rpmtest.Options{Key: key})
+			rp = p.RepoPackage(good)
+			rp.Repo, rp.Location = "host", "Packages/"+p.FileName()
+			rp.Checksum = p.RepoPackage(data).Checksum
+			rp.Size = int64(len(data))
+		}
+		pkgs = append(pkgs, rp)
+		names = append(names, p.Name)
+	}
+	prof := &spec.Profile{
+		APIVersion: spec.APIVersion, Kind: spec.Kind, Name: "testnode",
+		Repos:         []spec.Repo{{Name: "host", BaseURL: spec.StringList{"file://" + repoDir}, GPGKey: spec.StringList{keyPath}}},
+		Packages:      names,
+		Files:         []spec.File{{Path: "/etc/motd", Content: "built by kiln\n"}},
+		Sysctl:        map[string]string{"net.ipv4.ip_forward": "1"},
+		Units:         spec.Units{Enable: []string{"kiln-test.service"}},
+		Disk:          spec.Disk{Size: 1 << 30},
+		Outputs:       []string{"gce", "ova", "raw", "qcow2", "vmdk"},
+		KernelCmdline: []string{"console=ttyS0,115200n8"},
+	}
+	prof.ApplyDefaults()
+	if err := prof.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bins := t.TempDir()
+	kinit, fb := filepath.Join(bins, "kiln-init"), filepath.Join(bins, "kiln-firstboot")
+	os.WriteFile(kinit, []byte("placeholder kiln-init"), 0o755)
+	os.WriteFile(fb, []byte("placeholder kiln-firstboot"), 0o755)
+	return fixture{profile: prof, lock: lock.New(prof, pkgs), repoDir: repoDir, kinit: kinit, fb: fb}
+}
+
+func (f fixture) build(t *testing.T, cache, out string) (*Manifest, error) {
+	t.Helper()
+	sde := time.Unix(1700000000, 0)
+	return Build(context.Background(), Options{Profile: f.profile, Lock: f.lock, CacheDir: cache, OutDir: out,
+		KilnInit: f.kinit, Firstboot: f.fb, SourceDateEpoch: &sde})
+}
+
+func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
+	need(t, "ldd", "busybox", "grub-mkimage", "mke2fs", "e2fsck", "debugfs", "sgdisk", "fsck.vfat", "qemu-img", "rpm", "tar")
+	f := newFixture(t, rpmtest.TamperNone)
+	cache, out := t.TempDir(), t.TempDir()
+	m, err := f.build(t, cache, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"testnode-gce.tar.gz", "testnode.manifest.json", "testnode.ova", "testnode.qcow2", "testnode.raw", "testnode.spdx.json", "testnode.vmdk"}
+	ents, _ := os.ReadDir(out)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("output dir holds %v, want %v", got, want)
+	}
+	raw := filepath.Join(out, "testnode.raw")
+	if o := run(t, "sgdisk", "-v", raw); !strings.Contains(o, "No problems found") {
+		t.Errorf("sgdisk -v: %s", o)
+	}
+	rootOff := partitionOffset(t, raw, 3)
+	rootDev := raw + "?offset=" + strconv.FormatInt(rootOff, 10)
+	run(t, "e2fsck", "-fn", rootDev)
+	esp := filepath.Join(t.TempDir(), "esp.img")
+	run(t, "dd", "if="+raw, "of="+esp, "bs=1M", "skip="+strconv.FormatInt(partitionOffset(t, raw, 2)>>20, 10), "count=200", "status=none")
+	run(t, "fsck.vfat", "-n", esp)
+	for _, img := range []string{"testnode.qcow2", "testnode.vmdk"} {
+		run(t, "qemu-img", "check", filepath.Join(out, img))
+		run(t, "qemu-img", "compare", "-f", "raw", raw, filepath.Join(out, img))
+	}
+	if o := run(t, "tar", "-tvzf", filepath.Join(out, "testnode-gce.tar.gz")); !strings.Contains(o, "disk.raw") {
+		t.Errorf("gce tar: %s", o)
+	}
+	if o := run(t, "tar", "-tf", filepath.Join(out, "testnode.ova")); strings.Fields(o)[0] != "testnode.ovf" {
+		t.Errorf("ova does not start with the .ovf: %s", o)
+	}
+
+	cat := func(p string) string { return run(t, "debugfs", "-R", "cat "+p, rootDev) }
+	for p, want := range map[string]string{
+		"/var/lib/kiln-test/post":    "shell post ran with 1",
+		"/var/lib/kiln-test/lua":     "lua posttrans ran",
+		"/etc/motd":                  "built by kiln",
+		"/etc/sysctl.d/90-kiln.conf": "net.ipv4.ip_forward = 1",
+		"/etc/fstab":                 "UUID=" + m.RootUUID + " / ext4",
+		"/boot/grub2/grub.cfg":       "root=UUID=" + m.RootUUID + " ro console=ttyS0,115200n8",
+		"/usr/lib/kiln/build.json":   `"lockDigest": "` + m.LockDigest,
+		"/var/log/systemctl.calls":   "enable kiln-firstboot.service kiln-test.service",
+	} {
+		if got := cat(p); !strings.Contains(got, want) {
+			t.Errorf("%s = %q, want it to contain %q", p, got, want)
+		}
+	}
+	if mid := cat("/etc/machine-id"); strings.TrimSpace(mid) != "" && !strings.Contains(mid, "debugfs") {
+		t.Errorf("/etc/machine-id = %q, want empty", mid)
+	}
+	if ea := run(t, "debugfs", "-R", "ea_list /usr/bin/pinger", rootDev); !strings.Contains(ea, "security.capability") {
+		t.Errorf("pinger has no file capability: %s", ea)
+	}
+	if st := run(t, "debugfs", "-R", "stat /usr/bin/gunzip", rootDev); !strings.Contains(st, "Links: 2") {
+		t.Errorf("gunzip is not a hard link: %s", st)
+	}
+	if st := run(t, "debugfs", "-R", "stat /boot/initramfs-6.1.0-kiln.test.x86_64.img", rootDev); !strings.Contains(st, "Type: regular") {
+		t.Errorf("no initramfs: %s", st)
+	}
+
+	// The image's rpmdb, read by rpm itself, lists exactly the lock.
+	dbRoot := t.TempDir()
+	os.MkdirAll(filepath.Join(dbRoot, "var/lib"), 0o755)
+	run(t, "debugfs", "-R", "rdump /var/lib/rpm "+filepath.Join(dbRoot, "var/lib"), rootDev)
+	qa := strings.Fields(run(t, "rpm", "--root", dbRoot, "--dbpath", "/var/lib/rpm", "-qa", "--qf", `%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`))
+	sort.Strings(qa)
+	var locked []string
+	for _, p := range f.lock.Packages {
+		locked = append(locked, p.NEVRA())
+	}
+	if strings.Join(qa, " ") != strings.Join(locked, " ") {
+		t.Errorf("rpm -qa in the image = %v, lock = %v", qa, locked)
+	}
+
+	// The manifest and SBOM describe what was written.
+	var mf Manifest
+	data, _ := os.ReadFile(filepath.Join(out, "testnode.manifest.json"))
+	if err := json.Unmarshal(data, &mf); err != nil {
+		t.Fatal(err)
+	}
+	if len(mf.Outputs) != 5 || len(mf.Stages) < 6 || mf.Kernel != "6.1.0-kiln.test.x86_64" || mf.Lock == nil {
+		t.Errorf("manifest: %d outputs, %d stages, kernel %q", len(mf.Outputs), len(mf.Stages), mf.Kernel)
+	}
+	var sbom struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct {
+			Name string `json:"name"`
+		} `json:"packages"`
+	}
+	data, _ = os.ReadFile(filepath.Join(out, "testnode.spdx.json"))
+	if err := json.Unmarshal(data, &sbom); err != nil || sbom.SPDXVersion != "SPDX-2.3" || len(sbom.Packages) != len(f.lock.Packages)+1 {
+		t.Errorf("SBOM: %v, %s, %d packages", err, sbom.SPDXVersion, len(sbom.Packages))
+	}
+
+	// kiln inspect reads every format back to the same facts.
+	for _, img := range []string{"testnode.raw", "testnode.qcow2", "testnode.vmdk", "testnode.ova"} {
+		r, err := inspect.Image(context.Background(), filepath.Join(out, img))
+		if err != nil {
+			t.Fatalf("inspect %s: %v", img, err)
+		}
+		if r.Root == nil || r.Root.UUID != m.RootUUID || r.ESP == nil || r.ESP.VolumeID != m.ESPUUID || !strings.EqualFold(r.DiskGUID, m.DiskGUID) || len(r.Partitions) != 3 {
+			t.Errorf("inspect %s: root %+v esp %+v guid %s partitions %d; manifest root %s esp %s guid %s", img, r.Root, r.ESP, r.DiskGUID, len(r.Partitions), m.RootUUID, m.ESPUUID, m.DiskGUID)
+		}
+		if strings.Join(r.Packages, " ") != strings.Join(locked, " ") || strings.Join(r.Kernels, " ") != "6.1.0-kiln.test.x86_64" {
+			t.Errorf("inspect %s: packages %v kernels %v", img, r.Packages, r.Kernels)
+		}
+		var rec Record
+		if err := json.Unmarshal(r.Record, &rec); err != nil || rec != m.Record {
+			t.Errorf("inspect %s: record %+v (%v), want %+v", img, rec, err, m.Record)
+		}
+	}
+
+	// Same profile, lock and SOURCE_DATE_EPOCH: the same bytes, warm cache.
+	m2, err := f.build(t, cache, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range m.Outputs {
+		if o.SHA256 != m2.Outputs[i].SHA256 {
+			t.Errorf("%s differs between two builds: %s vs %s", o.File, o.SHA256, m2.Outputs[i].SHA256)
+		}
+	}
+}
+
+func TestBuildFailureLeavesNothingAndNamesTheStage(t *testing.T) {
+	need(t, "ldd", "busybox", "grub-mkimage")
+	f := newFixture(t, rpmtest.TamperSignature)
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "keep.txt"), []byte("mine"), 0o644)
+	_, err := f.build(t, t.TempDir(), out)
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != "fetch" || !errors.Is(err, fetch.ErrBadSignature) || !strings.Contains(err.Error(), "kiln-test-scripts") {
+		t.Fatalf("Build() = %v, want a fetch-stage bad signature error naming the package", err)
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 1 || ents[0].Name() != "keep.txt" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("output dir after a failed build: %v", names)
+	}
+}
+
+// partitionOffset reads a partition's byte offset with sgdisk.
+func partitionOffset(t *testing.T, disk string, n int) int64 {
+	t.Helper()
+	out := run(t, "sgdisk", "-i", strconv.Itoa(n), disk)
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "First sector: "); ok {
+			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return v * 512
+		}
+	}
+	t.Fatalf("no first sector for partition %d:\n%s", n, out)
+	return 0
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package format
+
+import "io"
+
+func newHoleFinder(io.ReaderAt) holeFinder { return nil }

@@ -1,0 +1,165 @@
+// Package images puts the profile's container images into the image tree
+// (/var/lib/kiln/images/*.tar, docker-archive format), where kiln-firstboot
+// imports them into containerd, so first boot needs no registry. An image
+// comes from an archive on the build host or is pulled from its registry
+// (go-containerregistry; credentials from the usual docker config), for the
+// target platform, through a cache keyed by digest.
+//
+//	err := images.Stage(ctx, profile.Images, tree, images.Options{CacheDir: cache})
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kiln-build/kiln/builder/spec"
+)
+
+// Dir is where images land inside the tree.
+const Dir = "/var/lib/kiln/images"
+
+// Options for Stage.
+type Options struct {
+	// CacheDir keeps pulled images as CacheDir/images/<digest>.tar; empty
+	// means no cache.
+	CacheDir string
+	// Platform to pull; the zero value means linux/amd64.
+	Platform v1.Platform
+	// ModTime is set on the files written into the tree.
+	ModTime time.Time
+	// Remote adds options to every registry call (tests pass a transport).
+	Remote []remote.Option
+}
+
+// FileName is the archive name an image reference gets in the tree.
+func FileName(ref string) string {
+	return strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(ref) + ".tar"
+}
+
+// Stage writes every image into root/var/lib/kiln/images.
+func Stage(ctx context.Context, imgs []spec.Image, root string, o Options) error {
+	if o.Platform.OS == "" {
+		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	dir := filepath.Join(root, Dir)
+	for i, im := range imgs {
+		dst := filepath.Join(dir, FileName(im.Ref))
+		var err error
+		if im.Archive != "" {
+			err = copyArchive(im.Archive, dst)
+		} else {
+			err = pull(ctx, im.Ref, dst, o)
+		}
+		if err == nil && !o.ModTime.IsZero() {
+			err = os.Chtimes(dst, o.ModTime, o.ModTime)
+		}
+		if err != nil {
+			return fmt.Errorf("images[%d] (%s): %w", i, im.Ref, err)
+		}
+	}
+	return nil
+}
+
+func copyArchive(src, dst string) error {
+	// Refuse what containerd could not import: it must read as an image.
+	if _, err := tarball.ImageFromPath(src, nil); err != nil {
+		if _, err2 := os.Stat(filepath.Join(src, "index.json")); err2 != nil {
+			return fmt.Errorf("%s is not a docker-save or OCI image archive: %w", src, err)
+		}
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+func pull(ctx context.Context, ref, dst string, o Options) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("not an image reference: %w", err)
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithPlatform(o.Platform), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, o.Remote...)
+	img, err := remote.Image(r, opts...)
+	if err != nil {
+		return fmt.Errorf("pulling: %w", err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	// docker-archive needs a tag to name the image by; a digest-only
+	// reference is recorded under its repository with the tag "kiln".
+	tag, ok := r.(name.Tag)
+	if !ok {
+		tag = r.Context().Tag("kiln")
+	}
+	var cached string
+	if o.CacheDir != "" {
+		cached = filepath.Join(o.CacheDir, "images", digest.Algorithm+"-"+digest.Hex+"-"+FileName(tag.String()))
+		if _, err := os.Stat(cached); err == nil {
+			return copyFile(cached, dst)
+		}
+	}
+	write := func(path string) error {
+		return writeAtomic(path, func(w io.Writer) error { return tarball.Write(tag, img, w) })
+	}
+	if cached == "" {
+		return write(dst)
+	}
+	if err := write(cached); err != nil {
+		return err
+	}
+	return copyFile(cached, dst)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+// writeAtomic writes through a temp file in dst's directory.
+func writeAtomic(dst string, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".kiln-image-*")
+	if err != nil {
+		return err
+	}
+	err = fill(tmp)
+	err = errors.Join(err, tmp.Close())
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}

@@ -1,0 +1,373 @@
+// Package inspect reads a kiln image back: its partition table, its
+// filesystems, the kernel, the packages the image's own rpmdb lists and
+// the build record kiln baked in. It takes raw, qcow2, VMDK and OVA files;
+// non-raw images are converted to a temporary sparse raw file with
+// qemu-img, and files are read from the root filesystem with debugfs and
+// the package list with rpm, so the answers come from the reference tools.
+//
+//	r, err := inspect.Image(ctx, "out/node.qcow2")
+//	fmt.Println(r.Record.Kernel, len(r.Packages))
+package inspect
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/kiln-build/kiln/builder/boot/kilninit"
+)
+
+// Report is what Image found.
+type Report struct {
+	File       string      `json:"file"`
+	Format     string      `json:"format"` // raw, qcow2, vmdk, ova
+	DiskSize   int64       `json:"diskSize"`
+	DiskGUID   string      `json:"diskGUID"`
+	Partitions []Partition `json:"partitions"`
+	Root       *Ext4       `json:"root,omitempty"`
+	ESP        *FAT        `json:"esp,omitempty"`
+	Kernels    []string    `json:"kernels"`
+	Packages   []string    `json:"packages"`
+	// Record is the build record the image carries, if any.
+	Record json.RawMessage `json:"record,omitempty"`
+}
+
+// Partition is one GPT entry.
+type Partition struct {
+	Number int    `json:"number"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	GUID   string `json:"guid"`
+	Start  int64  `json:"start"` // bytes
+	Size   int64  `json:"size"`  // bytes
+}
+
+// Ext4 describes the root filesystem.
+type Ext4 struct {
+	Partition int    `json:"partition"`
+	UUID      string `json:"uuid"`
+	Size      int64  `json:"size"`
+}
+
+// FAT describes the ESP.
+type FAT struct {
+	Partition int    `json:"partition"`
+	VolumeID  string `json:"volumeID"`
+	Label     string `json:"label"`
+}
+
+// Type GUIDs kiln's disks use.
+const (
+	typeESP   = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+	typeRoot  = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
+	typeLinux = "0fc63daf-8483-4772-8e79-3d69d8477de4"
+)
+
+// RecordPath is where kiln images carry their build record.
+const RecordPath = "/usr/lib/kiln/build.json"
+
+// Image inspects the image file at path.
+func Image(ctx context.Context, path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	format, err := detect(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rep := &Report{File: path, Format: format}
+	raw := path
+	if format != "raw" {
+		tmp, err := os.MkdirTemp("", "kiln-inspect-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		src, srcFmt := path, format
+		if format == "ova" {
+			if src, err = extractVMDK(f, tmp); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			srcFmt = "vmdk"
+		}
+		raw = filepath.Join(tmp, "disk.raw")
+		if out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-f", srcFmt, "-O", "raw", src, raw).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("converting %s to raw with qemu-img: %w: %s", path, err, strings.TrimSpace(string(out)))
+		}
+	}
+	d, err := os.Open(raw)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	st, err := d.Stat()
+	if err != nil {
+		return nil, err
+	}
+	rep.DiskSize = st.Size()
+	if rep.DiskGUID, rep.Partitions, err = readGPT(d); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, p := range rep.Partitions {
+		sec := io.NewSectionReader(d, p.Start, p.Size)
+		switch p.Type {
+		case typeRoot, typeLinux:
+			if info, err := kilninit.ReadExt4(sec); err == nil && rep.Root == nil {
+				rep.Root = &Ext4{Partition: p.Number, UUID: info.UUID, Size: int64(info.Blocks) * info.BlockSize}
+			}
+		case typeESP:
+			rep.ESP = readFAT(sec, p.Number)
+		}
+	}
+	if rep.Root == nil {
+		return rep, nil
+	}
+	fs := debugfsTarget{image: raw, offset: rep.partition(rep.Root.Partition).Start}
+	if rec, err := fs.cat(ctx, RecordPath); err == nil && json.Valid(rec) {
+		rep.Record = json.RawMessage(bytes.TrimSpace(rec))
+	}
+	rep.Kernels, _ = fs.ls(ctx, "/lib/modules")
+	if len(rep.Kernels) == 0 {
+		rep.Kernels, _ = fs.ls(ctx, "/usr/lib/modules")
+	}
+	rep.Packages, err = packages(ctx, fs)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (r *Report) partition(n int) Partition {
+	for _, p := range r.Partitions {
+		if p.Number == n {
+			return p
+		}
+	}
+	return Partition{}
+}
+
+func detect(f *os.File) (string, error) {
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", fmt.Errorf("reading: %w", err)
+	}
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("QFI\xfb")):
+		return "qcow2", nil
+	case bytes.HasPrefix(head, []byte("KDMV")):
+		return "vmdk", nil
+	case len(head) >= 263 && string(head[257:262]) == "ustar":
+		return "ova", nil
+	case n == 512 && head[510] == 0x55 && head[511] == 0xAA:
+		return "raw", nil
+	}
+	return "", errors.New("not a raw disk, qcow2, vmdk or ova")
+}
+
+// extractVMDK copies the OVA's first .vmdk out to dir.
+func extractVMDK(f *os.File, dir string) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return "", errors.New("the OVA has no .vmdk")
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the OVA: %w", err)
+		}
+		if strings.HasSuffix(h.Name, ".vmdk") {
+			p := filepath.Join(dir, "disk.vmdk")
+			out, err := os.Create(p)
+			if err != nil {
+				return "", err
+			}
+			_, err = io.Copy(out, tr)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			return p, err
+		}
+	}
+}
+
+// readGPT reads the primary GPT (512-byte sectors), checking its CRCs.
+func readGPT(r io.ReaderAt) (string, []Partition, error) {
+	hdr := make([]byte, 512)
+	if _, err := r.ReadAt(hdr, 512); err != nil {
+		return "", nil, fmt.Errorf("reading the GPT header: %w", err)
+	}
+	if string(hdr[:8]) != "EFI PART" {
+		return "", nil, errors.New("no GPT")
+	}
+	hsize := binary.LittleEndian.Uint32(hdr[12:])
+	if hsize < 92 || hsize > 512 {
+		return "", nil, fmt.Errorf("GPT header size %d", hsize)
+	}
+	h := append([]byte(nil), hdr[:hsize]...)
+	want := binary.LittleEndian.Uint32(h[16:])
+	binary.LittleEndian.PutUint32(h[16:], 0)
+	if crc32.ChecksumIEEE(h) != want {
+		return "", nil, errors.New("GPT header checksum mismatch")
+	}
+	entriesLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
+	n := binary.LittleEndian.Uint32(hdr[80:])
+	size := binary.LittleEndian.Uint32(hdr[84:])
+	if n > 1024 || size < 128 || size > 1024 {
+		return "", nil, fmt.Errorf("GPT entry table %d × %d is not valid", n, size)
+	}
+	entries := make([]byte, int(n)*int(size))
+	if _, err := r.ReadAt(entries, entriesLBA*512); err != nil {
+		return "", nil, fmt.Errorf("reading GPT entries: %w", err)
+	}
+	if crc32.ChecksumIEEE(entries) != binary.LittleEndian.Uint32(hdr[88:]) {
+		return "", nil, errors.New("GPT entries checksum mismatch")
+	}
+	var parts []Partition
+	for i := 0; i < int(n); i++ {
+		e := entries[i*int(size):]
+		if isZero(e[:16]) {
+			continue
+		}
+		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
+		u16 := make([]uint16, 36)
+		for j := range u16 {
+			u16[j] = binary.LittleEndian.Uint16(e[56+2*j:])
+		}
+		name := strings.TrimRight(string(utf16.Decode(u16)), "\x00")
+		parts = append(parts, Partition{Number: i + 1, Name: name, Type: guid(e[0:16]), GUID: guid(e[16:32]),
+			Start: int64(first) * 512, Size: int64(last-first+1) * 512})
+	}
+	return guid(hdr[56:72]), parts, nil
+}
+
+// guid formats a GPT GUID (mixed-endian) as lower-case text.
+func guid(b []byte) string {
+	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:]), binary.LittleEndian.Uint16(b[4:]),
+		binary.LittleEndian.Uint16(b[6:]), b[8:10], b[10:16])
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readFAT reads a FAT32 boot sector's volume id and label.
+func readFAT(r io.ReaderAt, part int) *FAT {
+	bs := make([]byte, 512)
+	if _, err := r.ReadAt(bs, 0); err != nil || bs[510] != 0x55 || bs[511] != 0xAA || string(bs[82:87]) != "FAT32" {
+		return nil
+	}
+	id := binary.LittleEndian.Uint32(bs[67:])
+	return &FAT{Partition: part, VolumeID: fmt.Sprintf("%04X-%04X", id>>16, id&0xFFFF), Label: strings.TrimSpace(string(bs[71:82]))}
+}
+
+// debugfsTarget reads files from an ext4 filesystem inside a disk image
+// with e2fsprogs' debugfs, which needs no mount and no root.
+type debugfsTarget struct {
+	image  string
+	offset int64
+}
+
+func (d debugfsTarget) dev() string { return d.image + "?offset=" + strconv.FormatInt(d.offset, 10) }
+
+func (d debugfsTarget) run(ctx context.Context, req string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "debugfs", "-R", req, d.dev())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("debugfs %q: %w: %s", req, err, strings.TrimSpace(errb.String()))
+	}
+	// debugfs reports a missing file on stderr and still exits 0.
+	if strings.Contains(errb.String(), "File not found") {
+		return nil, os.ErrNotExist
+	}
+	return out.Bytes(), nil
+}
+
+func (d debugfsTarget) cat(ctx context.Context, p string) ([]byte, error) {
+	return d.run(ctx, "cat "+p)
+}
+
+func (d debugfsTarget) ls(ctx context.Context, dir string) ([]string, error) {
+	out, err := d.run(ctx, "ls -p "+dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		// ls -p prints /inode/mode/uid/gid/name/size/
+		f := strings.Split(l, "/")
+		if len(f) >= 6 && f[5] != "." && f[5] != ".." && strings.HasPrefix(f[2], "04") {
+			names = append(names, f[5])
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// packages lists the image's rpmdb with the host's rpm, reading a copy of
+// the database dumped out of the image.
+func packages(ctx context.Context, fs debugfsTarget) ([]string, error) {
+	tmp, err := os.MkdirTemp("", "kiln-rpmdb-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for _, dbpath := range []string{"/var/lib/rpm", "/usr/lib/sysimage/rpm"} {
+		names, err := fs.ls(ctx, dbpath)
+		if err != nil || len(names) == 0 {
+			entries, _ := fs.run(ctx, "ls "+dbpath)
+			if !bytes.Contains(entries, []byte("rpmdb.sqlite")) && !bytes.Contains(entries, []byte("Packages")) {
+				continue
+			}
+		}
+		dst := filepath.Join(tmp, dbpath)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		if _, err := fs.run(ctx, "rdump "+dbpath+" "+filepath.Dir(dst)); err != nil {
+			return nil, err
+		}
+		if _, err := exec.LookPath("rpm"); err != nil {
+			return nil, errors.New("listing the image's packages needs rpm on this machine (apt-get install rpm)")
+		}
+		out, err := exec.CommandContext(ctx, "rpm", "--root", tmp, "--dbpath", dbpath, "-qa", "--qf",
+			`%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("reading the image's rpmdb: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+		var pkgs []string
+		for _, l := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(l, "gpg-pubkey-") {
+				pkgs = append(pkgs, l)
+			}
+		}
+		sort.Strings(pkgs)
+		return pkgs, nil
+	}
+	return nil, nil
+}

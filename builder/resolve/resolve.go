@@ -1,0 +1,91 @@
+// Package resolve turns a profile into the package set it installs: it
+// loads every repository's metadata (in parallel, verified, through the
+// cache) and runs the solver with the profile's specs, excludes, arch and
+// weak-dependency setting. `kiln resolve` prints the result, `kiln lock`
+// records it.
+//
+//	res, err := resolve.Resolve(ctx, profile, resolve.Options{CacheDir: dir})
+//	for _, n := range res.NEVRAs() { fmt.Println(n) }
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/kiln-build/kiln/builder/rpm/download"
+	"github.com/kiln-build/kiln/builder/rpm/repo"
+	"github.com/kiln-build/kiln/builder/rpm/solve"
+	"github.com/kiln-build/kiln/builder/spec"
+)
+
+// Options for Resolve.
+type Options struct {
+	CacheDir string
+	Client   *download.Client // nil: download.New()
+}
+
+// Resolve loads the profile's repositories and solves its package specs.
+func Resolve(ctx context.Context, p *spec.Profile, o Options) (*solve.Result, error) {
+	if o.Client == nil {
+		o.Client = download.New()
+	}
+	srcs, err := RepoSources(ctx, p, o.Client)
+	if err != nil {
+		return nil, err
+	}
+	repos := make([]*repo.Repo, len(srcs))
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := repo.Load(ctx, s, repo.Options{CacheDir: o.CacheDir, Client: o.Client, Arches: Arches(p.Arch)})
+			if err != nil {
+				errs[i] = fmt.Errorf("repos[%d] (%s): %w", i, s.Name, err)
+			}
+			repos[i] = r
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	req := solve.Request{Install: p.Packages, Exclude: p.Exclude, Arch: p.Arch, InstallWeakDeps: p.WeakDeps(), Filelists: filelists(repos)}
+	for _, r := range repos {
+		req.Repos = append(req.Repos, solve.Repo{Source: r.Source, Packages: r.Packages})
+	}
+	return solve.Solve(ctx, req)
+}
+
+// Arches are the package architectures a target installs: its own and
+// noarch, plus i686 multilib packages when a spec asks for one by arch
+// (the solver decides; the loader only drops what can never install).
+func Arches(arch string) []string {
+	if arch == "x86_64" {
+		return []string{"x86_64", "noarch", "i686", "i586", "i486", "i386"}
+	}
+	return []string{arch, "noarch"}
+}
+
+// filelists loads every repository's full file lists, once, when the
+// solver finds a file dependency primary metadata does not answer.
+type filelists []*repo.Repo
+
+func (f filelists) LoadFilelists(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f))
+	for i, r := range f {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.LoadFilelists(ctx); err != nil {
+				errs[i] = fmt.Errorf("%s: loading filelists: %w", r.Source.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,449 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-build/kiln/firstboot/cni"
+	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/host"
+	"github.com/kiln-build/kiln/firstboot/kubeadm"
+	"github.com/kiln-build/kiln/firstboot/lb"
+)
+
+// Files the plan writes and commands read, as the node sees them.
+const (
+	KubeadmConfig  = "/etc/kubernetes/kubeadm-config.yaml"
+	AdminConf      = "/etc/kubernetes/admin.conf"
+	KubeletConf    = "/etc/kubernetes/kubelet.conf"
+	APIServerPod   = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+	PKIDir         = "/etc/kubernetes/pki"
+	CNIManifest    = "/etc/kiln/cni.yaml"
+	apiServerPort  = 6443
+	manifestsCheck = "DirAvailable--etc-kubernetes-manifests"
+)
+
+// plan derives the node's facts and lists its steps, in order. See the
+// package documentation for the plan of each role.
+func (a *Agent) plan() ([]step, error) {
+	c := a.cfg
+	n := &a.n
+	n.bootstrap = c.Node.Role == config.RoleControlPlane && c.Cluster.ControlPlane.Peers[0].Name == c.Node.Name
+	n.iface = c.Node.Network.Interface
+	if n.iface == "" {
+		var err error
+		if n.iface, err = a.host.PrimaryInterface(); err != nil {
+			return nil, err
+		}
+	}
+	if c.Node.Role == config.RoleControlPlane {
+		for _, p := range c.Cluster.ControlPlane.Peers {
+			if p.Name == c.Node.Name {
+				n.addr = p.Address
+			}
+		}
+	} else if pfx, err := netip.ParsePrefix(c.Node.Network.Address); err == nil {
+		n.addr = pfx.Addr().String()
+	}
+	ep := c.Cluster.ControlPlaneEndpoint
+	n.endpoint = net.JoinHostPort(ep.VIP, strconv.Itoa(ep.Port))
+	n.lbIface = c.Cluster.LoadBalancer.Interface
+	if n.lbIface == "" {
+		n.lbIface = n.iface
+	}
+
+	h := a.host
+	var steps []step
+	add := func(s step) { steps = append(steps, s) }
+	hostStep := func(name, msg string, do func(ctx context.Context) error) {
+		add(step{name: name, phase: config.PhaseHost, msg: msg, do: do})
+	}
+	if len(c.Ignition) > 0 {
+		hostStep("ignition", "applying the Ignition config (users, files, units)", func(ctx context.Context) error {
+			return h.ApplyIgnition(ctx, c.Ignition)
+		})
+	}
+	hostStep("hostname", "setting the host name to "+c.Node.Name, func(ctx context.Context) error {
+		return h.Hostname(ctx, c.Node.Name)
+	})
+	hostStep("network", fmt.Sprintf("configuring %s (%s)", n.iface, c.Node.Network.Mode), func(ctx context.Context) error {
+		return h.Network(ctx, n.iface, c.Node.Network)
+	})
+	if n.addr != "" {
+		want := netip.MustParseAddr(n.addr)
+		add(step{name: "address", phase: config.PhaseHost, msg: "waiting for " + n.addr + " on " + n.iface, attempts: 1,
+			hint: "the node does not hold the address its metadata gives it: check node.network and, with DHCP, the lease",
+			do: func(ctx context.Context) error {
+				return a.waitFor(ctx, n.addr+" on "+n.iface, a.lim.WaitAddress, func(context.Context) error {
+					m, err := a.addrs()
+					if err != nil {
+						return err
+					}
+					if slices.Contains(m[n.iface], want) {
+						return nil
+					}
+					for _, as := range m {
+						if slices.Contains(as, want) {
+							return nil
+						}
+					}
+					return fmt.Errorf("the node holds %v", m)
+				})
+			}})
+	}
+	hostStep("hosts", "writing /etc/hosts", func(context.Context) error {
+		return h.Hosts(host.HostsEntries(c))
+	})
+	if len(c.Cluster.NTPServers) > 0 {
+		hostStep("time", "pointing chrony at "+strings.Join(c.Cluster.NTPServers, ", "), func(ctx context.Context) error {
+			return h.TimeSync(ctx, c.Cluster.NTPServers)
+		})
+	}
+	hostStep("swap", "turning swap off", h.SwapOff)
+	hostStep("kernel", "loading overlay and br_netfilter, setting the Kubernetes sysctls", h.KernelSettings)
+	hostStep("selinux", "applying the image's SELinux mode", h.SELinux)
+	hostStep("firewall", "opening the Kubernetes ports in firewalld", func(ctx context.Context) error {
+		return h.Firewall(ctx, host.FirewallFor(c))
+	})
+	hostStep("containerd", "starting containerd", func(ctx context.Context) error { return h.EnableNow(ctx, "containerd") })
+	hostStep("images", "importing the preloaded container images", h.ImportImages)
+	hostStep("kubelet", "enabling kubelet", func(ctx context.Context) error { return h.EnableNow(ctx, "kubelet") })
+	add(step{name: "kubeadm-version", phase: config.PhaseHost, msg: "checking kubeadm is " + c.Cluster.KubernetesVersion,
+		hint: "boot an image built for Kubernetes " + c.Cluster.KubernetesVersion + ", or fix cluster.kubernetesVersion",
+		do:   a.checkKubeadmVersion})
+
+	lbMode := c.Cluster.LoadBalancer.Mode
+	if c.Node.Role == config.RoleControlPlane && lbMode != config.LBExternal {
+		add(step{name: "load-balancer", phase: config.PhaseLoadBalancer, msg: "writing the " + string(lbMode) + " static pods for " + n.endpoint,
+			do: func(context.Context) error { return a.writeLoadBalancer(n.bootstrap) }})
+	}
+
+	kubectl := func(args ...string) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := h.Run(ctx, "kubectl", append([]string{"--kubeconfig", AdminConf}, args...)...)
+			return err
+		}
+	}
+	if n.bootstrap {
+		add(step{name: "init", phase: config.PhaseInit, msg: "kubeadm init (first control plane; endpoint " + n.endpoint + ")",
+			attempts: a.lim.JoinAttempts, do: a.initAttempt,
+			hint: "see `journalctl -u kiln-firstboot` and `crictl ps -a`; kiln-firstboot resumes where it stopped on the next boot"})
+		if lbMode == config.LBKubeVIP {
+			if kc, _ := lb.KubeVIPKubeconfig(c.Cluster.KubernetesVersion, true); kc == lb.SuperAdminKubeconfig {
+				add(step{name: "kube-vip-admin", phase: config.PhaseInit, msg: "switching kube-vip from super-admin.conf to admin.conf",
+					do: func(context.Context) error { return a.writeLoadBalancer(false) }})
+			}
+		}
+		tokenID, _, _ := strings.Cut(c.Cluster.Secrets.BootstrapToken, ".")
+		add(step{name: "token", phase: config.PhaseInit, msg: "making the bootstrap token permanent, so nodes can join later", attempts: 1,
+			do: func(ctx context.Context) error {
+				// kubeadm gives the token 24 hours; the metadata of nodes
+				// added later (kiln cluster add-node) carries the same one.
+				return a.waitFor(ctx, "the bootstrap token", a.lim.WaitAPIServer, kubectl("-n", "kube-system", "patch", "secret", "bootstrap-token-"+tokenID,
+					"--type=merge", "-p", `{"data":{"expiration":null}}`))
+			}})
+		if c.Cluster.CNI != config.CNINone {
+			add(step{name: "cni", phase: config.PhaseCNI, msg: "applying the " + string(c.Cluster.CNI) + " pod network", attempts: 1,
+				do: func(ctx context.Context) error {
+					m, err := cni.Manifest(cni.Plugin(c.Cluster.CNI), c.Cluster.Networking.PodSubnet)
+					if err != nil {
+						return permanent(err)
+					}
+					if err := h.WriteFile(CNIManifest, m, 0o644); err != nil {
+						return err
+					}
+					return a.waitFor(ctx, "kubectl apply of the pod network", a.lim.WaitAPIServer, kubectl("apply", "-f", CNIManifest))
+				}})
+		}
+	} else {
+		add(step{name: "endpoint", phase: config.PhaseJoin, msg: "waiting for the control plane at https://" + n.endpoint + "/healthz", attempts: 1,
+			hint: "the control-plane endpoint never answered: check the first control plane (" + c.Cluster.ControlPlane.Peers[0].Name + ") and its status, and that " + n.endpoint + " is reachable from this node",
+			do: func(ctx context.Context) error {
+				return a.waitFor(ctx, "https://"+n.endpoint+"/healthz", a.lim.WaitEndpoint, func(ctx context.Context) error {
+					return a.health.Healthy(ctx, n.endpoint)
+				})
+			}})
+		what := "kubeadm join (worker)"
+		if c.Node.Role == config.RoleControlPlane {
+			what = "kubeadm join (control plane; one at a time, retried while etcd refuses)"
+		}
+		add(step{name: "join", phase: config.PhaseJoin, msg: what, attempts: a.lim.JoinAttempts, do: a.joinAttempt,
+			onRetry: func(ctx context.Context) error { _, err := h.Run(ctx, "kubeadm", "reset", "-f"); return err },
+			hint:    "see `journalctl -u kiln-firstboot`; the node resets and retries on the next boot"})
+	}
+
+	if c.Cluster.CNI == config.CNINone {
+		// No pod network yet: the node stays NotReady until one is
+		// installed, which is not the agent's to wait for.
+		return steps, nil
+	}
+	kubeconfig := AdminConf
+	if c.Node.Role == config.RoleWorker {
+		kubeconfig = KubeletConf // the node authorizer lets a kubelet read its own Node
+	}
+	add(step{name: "ready", phase: config.PhaseDone, msg: "waiting for node " + c.Node.Name + " to be Ready", attempts: 1,
+		hint: "the node joined but is not Ready: check the pod network (`kubectl -n kube-system get pods -o wide`) and kubelet (`journalctl -u kubelet`)",
+		do: func(ctx context.Context) error {
+			return a.waitFor(ctx, "node "+c.Node.Name+" Ready", a.lim.WaitReady, func(ctx context.Context) error {
+				out, err := h.Run(ctx, "kubectl", "--kubeconfig", kubeconfig, "get", "node", c.Node.Name,
+					"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+				if err != nil {
+					return err
+				}
+				if s := strings.TrimSpace(string(out)); s != "True" {
+					return fmt.Errorf("Ready is %q", s)
+				}
+				return nil
+			})
+		}})
+	return steps, nil
+}
+
+// checkKubeadmVersion compares the image's kubeadm with the cluster's
+// Kubernetes version. A dry run (no output) skips the comparison.
+func (a *Agent) checkKubeadmVersion(ctx context.Context) error {
+	out, err := a.host.Run(ctx, "kubeadm", "version", "-o", "short")
+	if err != nil {
+		return err
+	}
+	got := strings.TrimSpace(string(out))
+	if got == "" && a.opts.DryRun {
+		return nil
+	}
+	if want := a.cfg.Cluster.KubernetesVersion; got != want {
+		return permanent(fmt.Errorf("cluster.kubernetesVersion is %s but the image has kubeadm %q", want, got))
+	}
+	return nil
+}
+
+// initAttempt runs kubeadm init, never over a control plane an earlier
+// attempt (or an earlier boot) brought up:
+//
+//   - kube-apiserver's static pod exists: an earlier init reached its
+//     control-plane phase, so the API server may have run and nodes may have
+//     joined. Never reset: start kubelet, wait for the local API server and
+//     run init's remaining phases, which are idempotent.
+//   - otherwise, leftovers (admin.conf, kubelet.conf, the etcd pod) are
+//     from an init that stopped before any API server ran, so no node can
+//     depend on it: kubeadm reset -f, then init from the start.
+func (a *Agent) initAttempt(ctx context.Context) error {
+	h := a.host
+	if h.Exists(APIServerPod) {
+		return a.finishInit(ctx)
+	}
+	if h.Exists(AdminConf) || h.Exists(KubeletConf) || h.Exists("/etc/kubernetes/manifests/etcd.yaml") {
+		if _, err := h.Run(ctx, "kubeadm", "reset", "-f"); err != nil {
+			return err
+		}
+	}
+	if err := a.prepareKubeadm(kubeadm.RoleInit); err != nil {
+		return err
+	}
+	_, err := h.Run(ctx, "kubeadm", "init", "--config", KubeadmConfig)
+	return err
+}
+
+// finishInit completes an init whose control plane exists.
+func (a *Agent) finishInit(ctx context.Context) error {
+	h := a.host
+	a.log.Info("kubeadm init reached the control plane before; finishing it instead of running it again")
+	if err := a.prepareKubeadm(kubeadm.RoleInit); err != nil { // the same config, for the phases
+		return err
+	}
+	if _, err := h.Run(ctx, "kubeadm", "init", "phase", "kubelet-start", "--config", KubeadmConfig); err != nil {
+		return err
+	}
+	local := net.JoinHostPort(a.n.addr, strconv.Itoa(apiServerPort))
+	if err := a.waitFor(ctx, "this node's API server https://"+local+"/healthz", a.lim.WaitAPIServer, func(ctx context.Context) error {
+		return a.health.Healthy(ctx, local)
+	}); err != nil {
+		return permanent(fmt.Errorf("%w; kubeadm init was interrupted after starting the control plane and it does not come back. If no other node joined, run `kubeadm reset -f; rm %s` and reboot", err, StateFile))
+	}
+	for _, phase := range [][]string{{"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"addon", "all"}} {
+		args := append(append([]string{"init", "phase"}, phase...), "--config", KubeadmConfig)
+		if _, err := h.Run(ctx, "kubeadm", args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinAttempt runs kubeadm join. Leftovers of an earlier join (kubelet.conf)
+// mean either a join that finished before the agent could record it (a
+// worker's kubelet is bootstrapped; a control plane's API server answers)
+// or a half-done one, which is reset first.
+func (a *Agent) joinAttempt(ctx context.Context) error {
+	h := a.host
+	cp := a.cfg.Node.Role == config.RoleControlPlane
+	if h.Exists(KubeletConf) {
+		if !cp {
+			return nil
+		}
+		local := net.JoinHostPort(a.n.addr, strconv.Itoa(apiServerPort))
+		if err := a.waitFor(ctx, "this node's API server", a.lim.WaitAPIServer, func(ctx context.Context) error {
+			return a.health.Healthy(ctx, local)
+		}); err == nil {
+			return nil
+		} else if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, err := h.Run(ctx, "kubeadm", "reset", "-f"); err != nil {
+			return err
+		}
+	}
+	role := kubeadm.RoleJoinWorker
+	if cp {
+		role = kubeadm.RoleJoinControlPlane
+	}
+	if err := a.prepareKubeadm(role); err != nil {
+		return err
+	}
+	_, err := h.Run(ctx, "kubeadm", "join", "--config", KubeadmConfig)
+	return err
+}
+
+// prepareKubeadm writes what kubeadm needs on the node before init or join,
+// again on every attempt because kubeadm reset removes it: the cluster's
+// CAs and service-account keys (control planes), the load balancer's
+// static pods (control planes) and the kubeadm configuration.
+func (a *Agent) prepareKubeadm(role kubeadm.Role) error {
+	if role != kubeadm.RoleJoinWorker {
+		if err := a.writePKI(); err != nil {
+			return err
+		}
+		if a.cfg.Cluster.LoadBalancer.Mode != config.LBExternal {
+			if err := a.writeLoadBalancer(role == kubeadm.RoleInit); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := kubeadm.Render(a.kubeadmParams(role))
+	if err != nil {
+		return permanent(fmt.Errorf("rendering the kubeadm configuration: %w", err))
+	}
+	return a.host.WriteFile(KubeadmConfig, data, 0o600) // it holds the bootstrap token
+}
+
+func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
+	c := a.cfg
+	p := kubeadm.Params{
+		Role:                 role,
+		KubernetesVersion:    c.Cluster.KubernetesVersion,
+		ClusterName:          c.Cluster.Name,
+		ControlPlaneEndpoint: a.n.endpoint,
+		NodeName:             c.Node.Name,
+		PodSubnet:            c.Cluster.Networking.PodSubnet,
+		ServiceSubnet:        c.Cluster.Networking.ServiceSubnet,
+		DNSDomain:            c.Cluster.Networking.DNSDomain,
+		BootstrapToken:       c.Cluster.Secrets.BootstrapToken,
+		NodeLabels:           c.Node.Labels,
+	}
+	if role != kubeadm.RoleInit {
+		p.CACertHashes = []string{c.Cluster.Secrets.CACertHash}
+	}
+	if role != kubeadm.RoleJoinWorker {
+		p.AdvertiseAddress = a.n.addr
+		for _, peer := range c.Cluster.ControlPlane.Peers {
+			p.CertSANs = append(p.CertSANs, peer.Address, peer.Name)
+		}
+		if dns := c.Cluster.ControlPlaneEndpoint.DNSName; dns != "" {
+			p.CertSANs = append(p.CertSANs, dns)
+		}
+	}
+	if role == kubeadm.RoleJoinControlPlane && c.Cluster.LoadBalancer.Mode != config.LBExternal {
+		// The load balancer's static pods are in the manifests directory
+		// before the join, which kubeadm's preflight wants empty.
+		p.IgnorePreflightErrors = []string{manifestsCheck}
+	}
+	for _, t := range c.Node.Taints {
+		p.Taints = append(p.Taints, kubeadm.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+	}
+	return p
+}
+
+// writePKI puts the cluster's CAs and service-account keys where kubeadm
+// looks for them, so that init uses them and a control plane joins with
+// no certificate key (no two-hour window).
+func (a *Agent) writePKI() error {
+	s := a.cfg.Cluster.Secrets
+	if s.FrontProxyCA == nil || s.EtcdCA == nil || s.ServiceAccount == nil || s.KubernetesCA.Key == "" {
+		return permanent(&config.Error{Field: "cluster.secrets", Msg: "a control plane needs every CA key and the service-account keys"})
+	}
+	files := []struct {
+		path, data string
+		mode       fs.FileMode
+	}{
+		{PKIDir + "/ca.crt", s.KubernetesCA.Cert, 0o644},
+		{PKIDir + "/ca.key", s.KubernetesCA.Key, 0o600},
+		{PKIDir + "/front-proxy-ca.crt", s.FrontProxyCA.Cert, 0o644},
+		{PKIDir + "/front-proxy-ca.key", s.FrontProxyCA.Key, 0o600},
+		{PKIDir + "/etcd/ca.crt", s.EtcdCA.Cert, 0o644},
+		{PKIDir + "/etcd/ca.key", s.EtcdCA.Key, 0o600},
+		{PKIDir + "/sa.pub", s.ServiceAccount.PublicKey, 0o644},
+		{PKIDir + "/sa.key", s.ServiceAccount.PrivateKey, 0o600},
+	}
+	for _, f := range files {
+		if err := a.host.WriteFile(f.path, []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLoadBalancer renders and writes the load balancer's files. kube-vip
+// on the bootstrap node of Kubernetes 1.29+ uses super-admin.conf until
+// init is done (see lb.KubeVIPKubeconfig).
+func (a *Agent) writeLoadBalancer(initializing bool) error {
+	c := a.cfg
+	p := lb.Params{
+		Mode:            lb.Mode(c.Cluster.LoadBalancer.Mode),
+		VIP:             c.Cluster.ControlPlaneEndpoint.VIP,
+		Port:            c.Cluster.ControlPlaneEndpoint.Port,
+		Interface:       a.n.lbIface,
+		Self:            c.Node.Name,
+		VirtualRouterID: c.Cluster.LoadBalancer.VirtualRouterID,
+		AuthPass:        c.Cluster.LoadBalancer.AuthPass,
+		Images:          lb.DefaultImages(),
+	}
+	for _, peer := range c.Cluster.ControlPlane.Peers {
+		p.Peers = append(p.Peers, lb.Peer{Name: peer.Name, Address: peer.Address})
+	}
+	if p.Mode == lb.ModeKeepalivedHAProxy && p.AuthPass == "" {
+		p.AuthPass = vrrpPass(c)
+	}
+	if p.Mode == lb.ModeKubeVIP {
+		p.Port = 0
+		kc, err := lb.KubeVIPKubeconfig(c.Cluster.KubernetesVersion, initializing)
+		if err != nil {
+			return permanent(err)
+		}
+		p.Kubeconfig = kc
+	}
+	files, err := lb.Render(p)
+	if err != nil {
+		return permanent(fmt.Errorf("rendering the load balancer: %w", err))
+	}
+	for _, f := range files {
+		if err := a.host.WriteFile("/"+f.Path, f.Data, f.Mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vrrpPass is the VRRP password when the metadata gives none: the same on
+// every peer (derived from what they share), different between clusters.
+// VRRP's PASS authentication travels in clear text, so it only keeps
+// clusters on one network segment apart; it protects nothing.
+func vrrpPass(c *config.NodeConfig) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("kiln vrrp %s %s %d", c.Cluster.Name, c.Cluster.ControlPlaneEndpoint.VIP, c.Cluster.LoadBalancer.VirtualRouterID)))
+	return hex.EncodeToString(sum[:4])
+}
