@@ -164,7 +164,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		accel = DetectAccel()
 	}
 	start := time.Now()
-	defer func() { res.Duration = time.Since(start) }()
 	for {
 		m, err := prepare(ctx, o, work, accel)
 		if err != nil {
@@ -172,6 +171,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		res = Result{Accel: accel, Argv: append(append([]string{o.QEMU}, m.args(o)...), o.ExtraArgs...)}
 		err = run(ctx, res.Argv, o, &res)
+		res.Duration = time.Since(start)
 		if errors.Is(err, errKVM) && o.Accel == AccelAuto {
 			// Nested KVM cannot run some firmware (OVMF stops with an
 			// emulation failure); software emulation can.

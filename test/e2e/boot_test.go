@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,8 +368,9 @@ func buildWithCLI(t *testing.T, ctx context.Context, bins binaries, profile, out
 			t.Fatalf("kiln %s: %v\n%s", strings.Join(args, " "), err, tail(string(o), 40))
 		}
 	}
-	run("lock", profile)
-	run("build", profile, "-o", out)
+	lock := filepath.Join(out, "fixture.lock")
+	run("lock", profile, "--lock", lock)
+	run("build", profile, "--lock", lock, "-o", out)
 	raws, _ := filepath.Glob(filepath.Join(out, "*.raw"))
 	if len(raws) != 1 {
 		t.Fatalf("kiln build wrote %v raw images to %s", raws, out)
@@ -377,15 +379,32 @@ func buildWithCLI(t *testing.T, ctx context.Context, bins binaries, profile, out
 	if q, _ := filepath.Glob(filepath.Join(out, "*.qcow2")); len(q) == 1 {
 		a.QCOW2 = q[0]
 	}
-	// The root UUID and kernel come from the image itself.
-	info := kiln(t, ctx, bins.Kiln, "inspect", a.Raw, "-o", "json")
-	for _, re := range []struct {
-		re  string
-		dst *string
-	}{{`"rootUUID"\s*:\s*"([0-9a-f-]{36})"`, &a.RootUUID}, {`"kernel"\s*:\s*"([^"]+)"`, &a.Kernel}} {
-		if m := regexp.MustCompile(re.re).FindStringSubmatch(info); m != nil {
-			*re.dst = m[1]
-		}
+	// The root UUID and kernel come from the image itself (kiln inspect)
+	// and must agree with the build manifest.
+	var info struct {
+		Root struct {
+			UUID string `json:"uuid"`
+		} `json:"root"`
+		Kernels []string `json:"kernels"`
+	}
+	raw := kiln(t, ctx, bins.Kiln, "inspect", a.Raw, "-o", "json")
+	if err := json.Unmarshal([]byte(raw), &info); err != nil || len(info.Kernels) != 1 {
+		t.Fatalf("kiln inspect -o json: %v\n%s", err, raw)
+	}
+	a.RootUUID, a.Kernel = info.Root.UUID, info.Kernels[0]
+	manifests, _ := filepath.Glob(filepath.Join(out, "*.manifest.json"))
+	if len(manifests) != 1 {
+		t.Fatalf("kiln build wrote manifests %v", manifests)
+	}
+	var manifest struct {
+		RootUUID string `json:"rootUUID"`
+		Kernel   string `json:"kernel"`
+	}
+	if b, err := os.ReadFile(manifests[0]); err != nil || json.Unmarshal(b, &manifest) != nil {
+		t.Fatalf("reading %s: %v", manifests[0], err)
+	}
+	if manifest.RootUUID != a.RootUUID || manifest.Kernel != a.Kernel {
+		t.Errorf("manifest says root %s kernel %s; kiln inspect says %s, %s", manifest.RootUUID, manifest.Kernel, a.RootUUID, a.Kernel)
 	}
 	if a.RootUUID == "" {
 		t.Fatalf("kiln inspect shows no root UUID:\n%s", info)
