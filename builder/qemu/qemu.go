@@ -83,8 +83,17 @@ type Options struct {
 	QEMU, QEMUImg string
 	// OVMF is the UEFI firmware; DebianOVMF when zero.
 	OVMF OVMF
+	// Forwards connect TCP addresses on the guest's network to the host
+	// (QEMU's guestfwd), e.g. a stand-in API server for a worker's VIP.
+	Forwards []Forward
 	// ExtraArgs are appended to QEMU's command line.
 	ExtraArgs []string
+}
+
+// Forward makes connections the guest opens to Guest (IP:PORT inside
+// 10.0.2.0/24, QEMU's user network) reach Host (IP:PORT on the host).
+type Forward struct {
+	Guest, Host string
 }
 
 // Result is what happened.
@@ -263,11 +272,15 @@ func (m machine) args(o Options) []string {
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+m.vars)
 	}
+	// A NIC on QEMU's user network, cut off from the host's but for the
+	// forwards: the guest configures it, nothing reaches out.
+	nic := "user,model=virtio-net-pci,restrict=on"
+	for _, f := range o.Forwards {
+		nic += ",guestfwd=tcp:" + f.Guest + "-tcp:" + f.Host
+	}
 	a = append(a,
 		"-drive", "if=virtio,format=qcow2,file="+m.disk,
-		// A NIC on QEMU's user network, cut off from the host's: the
-		// guest configures it, nothing reaches out.
-		"-nic", "user,model=virtio-net-pci,restrict=on",
+		"-nic", nic,
 		"-serial", "stdio", "-monitor", "none",
 		"-device", "virtio-rng-pci",
 	)

@@ -82,13 +82,14 @@ func TestSniff(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	m := machine{accel: AccelTCG, disk: "/w/disk.qcow2", code: "/fw/CODE.fd", vars: "/w/VARS.fd", fwcfg: "/m/m1.yaml", cidata: "/w/cidata.iso"}
-	got := strings.Join(m.args(Options{MemoryMiB: 2048, CPUs: 4}), " ")
+	got := strings.Join(m.args(Options{MemoryMiB: 2048, CPUs: 4, Forwards: []Forward{{Guest: "10.0.2.100:8443", Host: "127.0.0.1:4443"}}}), " ")
 	for _, want := range []string{
 		"-m 2048 -smp 4",
 		"-accel tcg,thread=multi -cpu max",
 		"-drive if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,unit=1,file=/w/VARS.fd",
 		"-drive if=virtio,format=qcow2,file=/w/disk.qcow2",
 		"-serial stdio",
+		"-nic user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:8443-tcp:127.0.0.1:4443 ",
 		"-fw_cfg name=opt/kiln/metadata,file=/m/m1.yaml",
 		"-drive if=virtio,format=raw,readonly=on,media=cdrom,file=/w/cidata.iso",
 	} {
