@@ -138,7 +138,7 @@ func TestRunBIOSBootSector(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			var serial strings.Builder
-			res, err := Run(ctx, Options{Image: img, MemoryMiB: 64, CPUs: 1, Serial: &serial,
+			res, err := Run(ctx, Options{Image: img, MemoryMiB: 64, CPUs: 1, Serial: &serial, Accel: AccelTCG,
 				DiskSize: 8 << 20, Until: regexp.MustCompile(`^KILN-BOOT-OK`)})
 			if err != nil {
 				t.Fatalf("Run: %v\nserial:\n%s", err, serial.String())
@@ -210,7 +210,7 @@ func TestRunTimeoutAndExit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := Run(ctx, Options{Image: raw, MemoryMiB: 64, CPUs: 1, Until: regexp.MustCompile(`never`)})
+	_, err := Run(ctx, Options{Image: raw, MemoryMiB: 64, CPUs: 1, Accel: AccelTCG, Until: regexp.MustCompile(`never`)})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run past the deadline = %v, want DeadlineExceeded", err)
 	}
