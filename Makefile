@@ -52,7 +52,7 @@ e2e: e2e-fixture ## build the fixture image with kiln and boot it in QEMU, UEFI 
 	$(GO) test -tags e2e -count=1 -timeout 60m -v -run TestBoot ./test/e2e/
 
 DEMO := build/demo
-DEMO_UNTIL := KILN-STATUS .*"phase":"(done|failed)"
+DEMO_UNTIL := Reached target.*(multi-user.target|Multi-User System)
 demo: deps-e2e e2e-fixture build ## build an image from the fixture repository and boot it with example metadata
 	@set -e; rm -rf $(DEMO); mkdir -p $(DEMO); \
 	echo "== kiln lock + kiln build test/e2e/fixture.yaml"; \
