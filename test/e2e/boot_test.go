@@ -31,6 +31,13 @@ const (
 
 type binaries struct{ Kiln, Init, Firstboot string }
 
+// assembled is the image kiln build made.
+type assembled struct {
+	Raw, QCOW2 string // QCOW2 is "" when only raw was made
+	RootUUID   string
+	Kernel     string
+}
+
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -93,11 +100,6 @@ func kiln(t *testing.T, ctx context.Context, bin string, args ...string) string 
 	return string(out)
 }
 
-// hasCommand reports whether the kiln binary has a subcommand.
-func hasCommand(bin, name string) bool {
-	return exec.Command(bin, name, "--help").Run() == nil
-}
-
 func TestBoot(t *testing.T) {
 	need(t, "debootstrap", "createrepo_c", "qemu-system-x86_64", "qemu-img", "mke2fs")
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
@@ -118,14 +120,7 @@ func TestBoot(t *testing.T) {
 	os.MkdirAll(out, 0o755)
 
 	start = time.Now()
-	var img assembled
-	profile := filepath.Join(root, "test/e2e/fixture.yaml")
-	if hasCommand(bins.Kiln, "build") {
-		img = buildWithCLI(t, ctx, bins, profile, out)
-	} else {
-		t.Log("kiln build is not on this branch yet: assembling the image from kiln's stages")
-		img = assembleImage(t, ctx, profile, fix.Repo, bins, out)
-	}
+	img := buildWithCLI(t, ctx, bins, filepath.Join(root, "test/e2e/fixture.yaml"), out)
 	t.Logf("image built in %s: %s (root UUID %s)", time.Since(start).Round(time.Second), img.Raw, img.RootUUID)
 
 	cluster := filepath.Join(out, "cluster")
