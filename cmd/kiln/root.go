@@ -42,6 +42,7 @@ qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
 		newClusterCommand(),
 		newMetadataCommand(),
 		newVSphereCommand(),
+		newRunCommand(),
 	)
 	return root
 }
