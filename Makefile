@@ -12,9 +12,9 @@ KUBEADM_VERSIONS ?= v1.30.14 v1.34.4
 DEPS := rpm createrepo-c python3-solv libsolv-tools dnf e2fsprogs dosfstools gdisk mtools \
 	qemu-utils libcap2-bin grub-common grub-efi-amd64-bin grub-pc-bin genisoimage xorriso \
 	haproxy keepalived shellcheck openssl xz-utils zstd bzip2 cpio busybox-static gnupg \
-	ca-certificates git
+	ca-certificates git qemu-system-x86 ovmf
 # And what the boot test adds.
-DEPS_E2E := qemu-system-x86 ovmf debootstrap
+DEPS_E2E := debootstrap
 
 .DEFAULT_GOAL := help
 

@@ -180,6 +180,7 @@ func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
 		{"plain password", "users: [{name: ops, passwordHash: hunter2}]\n", `users[0].passwordHash: want a crypt(3) hash`},
 		{"bad image", "images: [{ref: 'Registry/UPPER:tag'}]\n", `images[0].ref: "Registry/UPPER:tag" is not an image reference`},
 		{"cmdline with space", "kernelCmdline: ['console=ttyS0 quiet']\n", `kernelCmdline[0]: "console=ttyS0 quiet" is not one kernel argument`},
+		{"console split by a flow list", "kernelCmdline: [console=tty0, console=ttyS0,115200n8]\n", `kernelCmdline[2]: "115200n8" looks like the rest of "console=ttyS0" split at a comma`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := minimal + tc.extra
@@ -231,6 +232,16 @@ func TestBuiltinProfilesValidate(t *testing.T) {
 		if p.Name != n {
 			t.Errorf("built-in %s is named %q", n, p.Name)
 		}
+	}
+}
+
+func TestBuiltinKernelCmdlineKeepsSerialSettings(t *testing.T) {
+	p, err := spec.Load("rocky9-k8s", spec.LoadOptions{Builtin: profiles.FS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.KernelCmdline, " "); got != "console=tty0 console=ttyS0,115200n8" {
+		t.Errorf("kernel command line = %q", got)
 	}
 }
 

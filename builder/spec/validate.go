@@ -62,14 +62,15 @@ var (
 	// A package spec: NAME, NAME-VERSION, NAME-VERSION-RELEASE, or any of
 	// those with EPOCH: before the version; NAME may also be a capability
 	// or a file path as dnf accepts.
-	specRE     = regexp.MustCompile(`^[A-Za-z0-9_+./][A-Za-z0-9_+.~^/()-]*(-[0-9]+:[A-Za-z0-9_.+~^-]+)?$`)
-	sysctlRE   = regexp.MustCompile(`^[a-z0-9_][a-z0-9_./-]*$`)
-	moduleRE   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	unitRE     = regexp.MustCompile(`^[A-Za-z0-9:_.@\\-]+\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)$`)
-	userRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	guestOSRE  = regexp.MustCompile(`^[A-Za-z0-9_]+Guest$`)
-	sshKeyRE   = regexp.MustCompile(`^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
-	imageRefRE = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	specRE           = regexp.MustCompile(`^[A-Za-z0-9_+./][A-Za-z0-9_+.~^/()-]*(-[0-9]+:[A-Za-z0-9_.+~^-]+)?$`)
+	sysctlRE         = regexp.MustCompile(`^[a-z0-9_][a-z0-9_./-]*$`)
+	moduleRE         = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	unitRE           = regexp.MustCompile(`^[A-Za-z0-9:_.@\\-]+\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)$`)
+	userRE           = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	guestOSRE        = regexp.MustCompile(`^[A-Za-z0-9_]+Guest$`)
+	sshKeyRE         = regexp.MustCompile(`^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
+	serialSettingsRE = regexp.MustCompile(`^[0-9]+([noe][5-8]?r?)?$`)
+	imageRefRE       = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 )
 
 // Validate checks the profile and returns every mistake found, each an
@@ -187,6 +188,9 @@ func (p *Profile) validateImage(v *validator) {
 	for i, a := range p.KernelCmdline {
 		if a == "" || strings.ContainsAny(a, " \t\n\"") {
 			v.add(fmt.Sprintf("kernelCmdline[%d]", i), "%q is not one kernel argument (no spaces or quotes; one argument per entry)", a)
+		} else if i > 0 && !strings.Contains(a, "=") && strings.HasPrefix(p.KernelCmdline[i-1], "console=") && serialSettingsRE.MatchString(a) {
+			// [console=ttyS0,115200n8] in a YAML flow list splits at the comma.
+			v.add(fmt.Sprintf("kernelCmdline[%d]", i), "%q looks like the rest of %q split at a comma: quote the argument or use a block list (- console=ttyS0,115200n8)", a, p.KernelCmdline[i-1])
 		}
 	}
 	users := map[string]bool{}

@@ -91,9 +91,15 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	if h.backupLBA == diskLast && lastEnd >= newLastUse {
 		return g, nil
 	}
-	if newLastUse > lastEnd {
-		g.NewLastLBA = newLastUse
-		binary.LittleEndian.PutUint64(e[40:], newLastUse)
+	// End on a 1 MiB boundary, as kiln's disk layout does, so a disk of the
+	// size it was built for is left alone rather than grown by the
+	// sub-MiB gap before the backup table.
+	align := uint64((1 << 20) / ss)
+	if end := (newLastUse+1)/align*align - 1; end > lastEnd {
+		g.NewLastLBA = end
+		binary.LittleEndian.PutUint64(e[40:], end)
+	} else if h.backupLBA == diskLast {
+		return g, nil
 	}
 	entriesCRC := crc32.ChecksumIEEE(entries)
 
