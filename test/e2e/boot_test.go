@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,7 +143,7 @@ func TestBoot(t *testing.T) {
 		checkBase(t, log, img)
 		checkGrown(t, log, grow)
 		checkFirstboot(t, log, "m1", m1Address, "init")
-		if got, _ := fixtureValue(log, "cmdline"); !strings.Contains(got, " console=ttyS0,115200n8 ") {
+		if got, _ := fixtureValue(log, "cmdline"); !slices.Contains(strings.Fields(got), "console=ttyS0,115200n8") {
 			t.Errorf("kernel command line %q lacks the profile's console=ttyS0,115200n8", got)
 		}
 	})
