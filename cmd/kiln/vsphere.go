@@ -68,7 +68,7 @@ prints the password. See docs/vsphere.md.`,
 	pf.StringVar(&f.network, "network", "", "network for the VMs' NIC (env GOVC_NETWORK; upload default: the only one)")
 	pf.StringVar(&f.pool, "resource-pool", "", "resource pool, e.g. CLUSTER/Resources (env GOVC_RESOURCE_POOL; default: the only one)")
 	pf.StringVar(&f.folder, "folder", "", "VM folder; kiln also looks for VMs by name only under it (env GOVC_FOLDER)")
-	cmd.AddCommand(newVSphereUploadCommand(f), newVSphereCloneCommand(f), newVSphereStatusCommand(f), newVSphereDestroyCommand(f))
+	cmd.AddCommand(newVSphereUploadCommand(f), newVSphereCloneCommand(f), newVSphereStatusCommand(f), newVSphereScrubCommand(f), newVSphereDestroyCommand(f))
 	return cmd
 }
 
@@ -665,6 +665,68 @@ anything is deleted. The template is not touched.`,
 	fl.StringArrayVar(&o.Nodes, "node", nil, "destroy only this node's VM; repeat")
 	fl.StringVar(&o.Prefix, "prefix", "", "the prefix the VMs were cloned with")
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return cmd
+}
+
+func newVSphereScrubCommand(f *vsphereFlags) *cobra.Command {
+	var (
+		dir, output string
+		o           vsphere.ScrubOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "scrub --cluster DIR",
+		Short: "Clear guestinfo.kiln.metadata (CA keys) from nodes whose first boot is done",
+		Long: `Scrub clears guestinfo.kiln.metadata from the configuration of the cluster's
+VMs whose first boot is done. A control plane's metadata holds the cluster's CA
+keys; the agent keeps its own copy and blanks the value inside the guest, but the
+VM's configuration in vCenter keeps it until it is cleared from this side. Nodes
+still booting are skipped unless --force.`,
+		Example: `  kiln vsphere status --cluster prod/ --wait && kiln vsphere scrub --cluster prod/
+  kiln vsphere scrub --cluster prod/ --node w4 --force`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if dir == "" {
+				return usageError{errors.New("--cluster is required")}
+			}
+			b, err := cluster.Load(dir)
+			if err != nil {
+				return err
+			}
+			for _, n := range o.Nodes {
+				if _, ok := findNode(b, n); !ok {
+					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
+				}
+			}
+			ctx := cmd.Context()
+			c, err := f.connect(ctx, cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.WithoutCancel(ctx))
+			res, err := c.Scrub(ctx, b, o)
+			if res == nil && err != nil {
+				return vsphereError(err)
+			}
+			if output == "json" {
+				if jerr := writeJSON(cmd, res); jerr != nil {
+					return jerr
+				}
+			} else {
+				printNodeResults(cmd.OutOrStdout(), res)
+			}
+			return vsphereError(err)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "cluster", "", "cluster bundle directory, required")
+	fl.StringArrayVar(&o.Nodes, "node", nil, "scrub only this node's VM; repeat")
+	fl.StringVar(&o.Prefix, "prefix", "", "the prefix the VMs were cloned with")
+	fl.BoolVar(&o.Force, "force", false, "also clear nodes whose first boot is not done")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
