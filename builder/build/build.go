@@ -183,7 +183,13 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	}
 	var bootRes boot.Result
 	if err := run("customize", func() error {
-		if err := images.Stage(ctx, p.Images, root, images.Options{CacheDir: o.CacheDir, ModTime: sde}); err != nil {
+		pinned := map[string]string{}
+		for _, im := range p.Images {
+			if pinned[im.Ref] = l.ImageDigest(im.Ref); pinned[im.Ref] == "" {
+				return fmt.Errorf("images: the lock pins no digest for %s; run `kiln lock` again", im.Ref)
+			}
+		}
+		if err := images.Stage(ctx, p.Images, root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned}); err != nil {
 			return err
 		}
 		return customize.Apply(ctx, customize.Options{Root: root, Profile: p, RootUUID: rec.RootUUID, ESPUUID: rec.ESPUUID,

@@ -15,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/kiln-build/kiln/builder/images"
+
 	"github.com/kiln-build/kiln/builder/reftest"
 
 	"github.com/kiln-build/kiln/builder/inspect"
@@ -103,6 +108,7 @@ func newFixture(t *testing.T, tamper rpmtest.Tamper) fixture {
 		Disk:          spec.Disk{Size: 1 << 30},
 		Outputs:       []string{"gce", "ova", "raw", "qcow2", "vmdk"},
 		KernelCmdline: []string{"console=ttyS0,115200n8"},
+		Images:        []spec.Image{{Ref: "registry.k8s.io/pause:3.10.1", Archive: pauseArchive(t)}},
 	}
 	prof.ApplyDefaults()
 	if err := prof.Validate(); err != nil {
@@ -112,7 +118,28 @@ func newFixture(t *testing.T, tamper rpmtest.Tamper) fixture {
 	kinit, fb := filepath.Join(bins, "kiln-init"), filepath.Join(bins, "kiln-firstboot")
 	os.WriteFile(kinit, []byte("placeholder kiln-init"), 0o755)
 	os.WriteFile(fb, []byte("placeholder kiln-firstboot"), 0o755)
-	return fixture{profile: prof, lock: lock.New(prof, pkgs), repoDir: repoDir, kinit: kinit, fb: fb}
+	l := lock.New(prof, pkgs)
+	pins, err := images.Pin(context.Background(), prof.Images, images.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Images = []lock.Image{{Ref: prof.Images[0].Ref, Digest: pins[0]}}
+	return fixture{profile: prof, lock: l, repoDir: repoDir, kinit: kinit, fb: fb}
+}
+
+// pauseArchive writes a small random image as a docker-save archive.
+func pauseArchive(t *testing.T) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("registry.k8s.io/pause:3.10.1")
+	p := filepath.Join(t.TempDir(), "pause.tar")
+	if err := tarball.WriteToFile(p, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (f fixture) build(t *testing.T, cache, out string) (*Manifest, error) {
@@ -190,6 +217,9 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 	}
 	if st := run(t, "debugfs", "-R", "stat /usr/bin/gunzip", rootDev); !strings.Contains(st, "Links: 2") {
 		t.Errorf("gunzip is not a hard link: %s", st)
+	}
+	if st := run(t, "debugfs", "-R", "stat /var/lib/kiln/images/registry.k8s.io_pause_3.10.1.tar", rootDev); !strings.Contains(st, "Type: regular") {
+		t.Errorf("preloaded image missing: %s", st)
 	}
 	if st := run(t, "debugfs", "-R", "stat /boot/initramfs-6.1.0-kiln.test.x86_64.img", rootDev); !strings.Contains(st, "Type: regular") {
 		t.Errorf("no initramfs: %s", st)

@@ -41,6 +41,58 @@ type Options struct {
 	ModTime time.Time
 	// Remote adds options to every registry call (tests pass a transport).
 	Remote []remote.Option
+	// Pinned maps a reference to the digest the lock recorded for it
+	// (sha256:HEX). A pinned image is pulled by that digest, whatever the
+	// tag points at now, and an archive must hold exactly that image.
+	Pinned map[string]string
+}
+
+// Pin returns the digest each image has now: for an archive, the digest of
+// the image it holds; for a reference, the digest of the image manifest
+// its registry serves for the platform. `kiln lock` records them.
+func Pin(ctx context.Context, imgs []spec.Image, o Options) ([]string, error) {
+	if o.Platform.OS == "" {
+		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	out := make([]string, len(imgs))
+	for i, im := range imgs {
+		var d v1.Hash
+		var err error
+		if im.Archive != "" {
+			var img v1.Image
+			if img, err = tarball.ImageFromPath(im.Archive, nil); err == nil {
+				d, err = img.Digest()
+			}
+		} else {
+			var img v1.Image
+			if img, err = remoteImage(ctx, im.Ref, o); err == nil {
+				d, err = img.Digest()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("images[%d] (%s): %w", i, im.Ref, err)
+		}
+		out[i] = d.String()
+	}
+	return out, nil
+}
+
+func remoteImage(ctx context.Context, ref string, o Options) (v1.Image, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("not an image reference: %w", err)
+	}
+	if pin := o.Pinned[ref]; pin != "" {
+		if r, err = name.NewDigest(r.Context().Name() + "@" + pin); err != nil {
+			return nil, fmt.Errorf("pinned digest %q: %w", pin, err)
+		}
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithPlatform(o.Platform), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, o.Remote...)
+	img, err := remote.Image(r, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("pulling: %w", err)
+	}
+	return img, nil
 }
 
 // FileName is the archive name an image reference gets in the tree.
@@ -58,7 +110,7 @@ func Stage(ctx context.Context, imgs []spec.Image, root string, o Options) error
 		dst := filepath.Join(dir, FileName(im.Ref))
 		var err error
 		if im.Archive != "" {
-			err = copyArchive(im.Archive, dst)
+			err = copyArchive(im.Archive, dst, o.Pinned[im.Ref])
 		} else {
 			err = pull(ctx, im.Ref, dst, o)
 		}
@@ -72,11 +124,19 @@ func Stage(ctx context.Context, imgs []spec.Image, root string, o Options) error
 	return nil
 }
 
-func copyArchive(src, dst string) error {
+func copyArchive(src, dst, pin string) error {
 	// Refuse what containerd could not import: it must read as an image.
-	if _, err := tarball.ImageFromPath(src, nil); err != nil {
-		if _, err2 := os.Stat(filepath.Join(src, "index.json")); err2 != nil {
-			return fmt.Errorf("%s is not a docker-save or OCI image archive: %w", src, err)
+	img, err := tarball.ImageFromPath(src, nil)
+	if err != nil {
+		return fmt.Errorf("%s is not a docker-save image archive: %w", src, err)
+	}
+	if pin != "" {
+		d, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		if d.String() != pin {
+			return fmt.Errorf("%s holds image %s, but the lock pins %s; run `kiln lock` again if the archive changed on purpose", src, d, pin)
 		}
 	}
 	in, err := os.Open(src)
@@ -95,14 +155,16 @@ func pull(ctx context.Context, ref, dst string, o Options) error {
 	if err != nil {
 		return fmt.Errorf("not an image reference: %w", err)
 	}
-	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithPlatform(o.Platform), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, o.Remote...)
-	img, err := remote.Image(r, opts...)
+	img, err := remoteImage(ctx, ref, o)
 	if err != nil {
-		return fmt.Errorf("pulling: %w", err)
+		return err
 	}
 	digest, err := img.Digest()
 	if err != nil {
 		return err
+	}
+	if pin := o.Pinned[ref]; pin != "" && digest.String() != pin {
+		return fmt.Errorf("registry served %s for the pinned %s", digest, pin)
 	}
 	// docker-archive needs a tag to name the image by; a digest-only
 	// reference is recorded under its repository with the tag "kiln".

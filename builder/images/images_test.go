@@ -2,6 +2,8 @@ package images
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -23,7 +25,7 @@ import (
 // random image; Stage pulls it into the tree, from the cache the second
 // time, and the archive loads back as the same image.
 func TestStagePullsArchivesAndCaches(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	img, err := random.Image(1024, 2)
@@ -80,10 +82,60 @@ func TestStageRefusesWhatIsNotAnImage(t *testing.T) {
 	bogus := filepath.Join(t.TempDir(), "x.tar")
 	os.WriteFile(bogus, []byte("not a tar"), 0o644)
 	err := Stage(context.Background(), []spec.Image{{Ref: "registry.k8s.io/pause:3.10.1", Archive: bogus}}, t.TempDir(), Options{})
-	if err == nil || !strings.Contains(err.Error(), "is not a docker-save or OCI image archive") {
+	if err == nil || !strings.Contains(err.Error(), "is not a docker-save image archive") {
 		t.Errorf("Stage() = %v", err)
 	}
 	if err := Stage(context.Background(), []spec.Image{{Ref: "UPPER/case:x"}}, t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "not an image reference") {
 		t.Errorf("bad ref: %v", err)
+	}
+}
+
+// The lock pins digests: a build pulls the pinned image even after the
+// tag moved, and an archive that changed is refused.
+func TestPinnedImagesSurviveAMovedTag(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	ref := u.Host + "/kube-apiserver:v1.34.2"
+	tag, _ := name.NewTag(ref)
+	first, _ := random.Image(512, 1)
+	if err := remote.Write(tag, first); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	if err := tarball.WriteToFile(archive, tag, first); err != nil {
+		t.Fatal(err)
+	}
+	imgs := []spec.Image{{Ref: ref}, {Ref: "registry.k8s.io/pause:3.10.1", Archive: archive}}
+	pins, err := Pin(context.Background(), imgs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := first.Digest()
+	if pins[0] != want.String() || pins[1] != want.String() {
+		t.Fatalf("Pin() = %v, want both %s", pins, want)
+	}
+	second, _ := random.Image(512, 1)
+	if err := remote.Write(tag, second); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	pinned := map[string]string{ref: pins[0], imgs[1].Ref: pins[1]}
+	if err := Stage(context.Background(), imgs, root, Options{Pinned: pinned}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tarball.ImageFromPath(filepath.Join(root, Dir, FileName(ref)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := got.Digest(); d != want {
+		t.Errorf("staged %s, want the pinned %s (the tag now points elsewhere)", d, want)
+	}
+	if err := tarball.WriteToFile(archive, tag, second); err != nil {
+		t.Fatal(err)
+	}
+	err = Stage(context.Background(), imgs[1:], t.TempDir(), Options{Pinned: pinned})
+	if err == nil || !strings.Contains(err.Error(), "but the lock pins "+pins[1]) {
+		t.Errorf("changed archive: %v", err)
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/rpm/download"
+	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/solve"
 	"github.com/kiln-build/kiln/builder/spec"
@@ -88,4 +90,24 @@ func (f filelists) LoadFilelists(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Lock resolves the profile and pins its container images: what `kiln
+// lock` writes.
+func Lock(ctx context.Context, p *spec.Profile, o Options) (*lock.Lock, error) {
+	res, err := Resolve(ctx, p, o)
+	if err != nil {
+		return nil, err
+	}
+	l := lock.New(p, res.Packages)
+	if len(p.Images) > 0 {
+		pins, err := images.Pin(ctx, p.Images, images.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("pinning images: %w", err)
+		}
+		for i, im := range p.Images {
+			l.Images = append(l.Images, lock.Image{Ref: im.Ref, Digest: pins[i]})
+		}
+	}
+	return l, nil
 }

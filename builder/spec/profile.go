@@ -132,9 +132,9 @@ type OVA struct {
 	ExtraConfig     map[string]string `yaml:"extraConfig,omitempty" json:"extraConfig,omitempty"`
 }
 
-// Image is a container image preloaded into the image's containerd, from
-// a registry reference or an archive on the build host (OCI layout or
-// docker-save tarball).
+// Image is a container image preloaded into the image's containerd, pulled
+// by reference or taken from a docker-save archive on the build host. The
+// lock pins its digest.
 type Image struct {
 	Ref     string `yaml:"ref" json:"ref"`
 	Archive string `yaml:"archive,omitempty" json:"archive,omitempty"`

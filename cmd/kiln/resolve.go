@@ -54,7 +54,8 @@ func newLockCommand(g *globals) *cobra.Command {
 		Short: "Resolve a profile and write its lockfile",
 		Long: `Lock resolves the profile and writes PROFILE.lock next to it (NAME.lock in the
 current directory for a built-in profile): every package's NEVRA, repository,
-location, checksum and size, and a digest of the profile settings it came from.
+location, checksum and size, each container image's digest, and a digest of the
+profile settings it came from.
 fetch and build use only the lock, and refuse a stale one.`,
 		Example: `  kiln lock node.yaml            # writes node.lock
   kiln lock rocky9-k8s --lock prod.lock`,
@@ -64,17 +65,21 @@ fetch and build use only the lock, and refuse a stale one.`,
 			if err != nil {
 				return err
 			}
-			res, err := resolve.Resolve(cmd.Context(), p, resolve.Options{CacheDir: g.cacheDir})
+			l, err := resolve.Lock(cmd.Context(), p, resolve.Options{CacheDir: g.cacheDir})
 			if err != nil {
 				return err
 			}
 			if path == "" {
 				path = lock.PathFor(args[0])
 			}
-			if err := lock.New(p, res.Packages).WriteFile(path); err != nil {
+			if err := l.WriteFile(path); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d packages\n", path, len(res.Packages))
+			msg := fmt.Sprintf("%s: %d packages", path, len(l.Packages))
+			if len(l.Images) > 0 {
+				msg += fmt.Sprintf(", %d images pinned", len(l.Images))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			return nil
 		},
 	}

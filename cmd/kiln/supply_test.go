@@ -1,10 +1,20 @@
 package main
 
 import (
+	"io"
+	"log"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/kiln-build/kiln/builder/rpm/lock"
 
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
@@ -134,5 +144,32 @@ func TestResolveRefusesUnsignedOrForeignRepoMetadata(t *testing.T) {
 	_, err = run(t, "--cache-dir", t.TempDir(), "resolve", profile)
 	if err == nil || !strings.Contains(err.Error(), "repos[0] (k8s)") {
 		t.Errorf("resolve with repomd signed by an unknown key: %v", err)
+	}
+}
+
+func TestLockPinsContainerImages(t *testing.T) {
+	profile, _ := supplyRepo(t, "kubeadm")
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	u, _ := url.Parse(reg.URL)
+	ref := u.Host + "/pause:3.10.1"
+	tag, _ := name.NewTag(ref)
+	img, _ := random.Image(256, 1)
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := os.ReadFile(profile)
+	os.WriteFile(profile, append(doc, []byte("images:\n  - ref: "+ref+"\n")...), 0o644)
+	out, err := run(t, "--cache-dir", t.TempDir(), "lock", profile)
+	if err != nil || !strings.Contains(out, "1 images pinned") {
+		t.Fatalf("kiln lock: %q, %v", out, err)
+	}
+	l, err := lock.ReadFile(strings.TrimSuffix(profile, ".yaml") + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	if l.ImageDigest(ref) != want.String() {
+		t.Errorf("lock pins %q, want %s", l.ImageDigest(ref), want)
 	}
 }

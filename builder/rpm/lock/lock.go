@@ -37,6 +37,25 @@ type Lock struct {
 	// package set: repos, package specs, excludes, arch, weak deps.
 	InputsDigest string    `json:"inputsDigest"`
 	Packages     []Package `json:"packages"`
+	// Images pins the profile's container images: the digest of the image
+	// (for the target platform) each reference named when the lock was made.
+	Images []Image `json:"images,omitempty"`
+}
+
+// Image is one pinned container image.
+type Image struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"` // sha256:HEX of the image manifest
+}
+
+// ImageDigest returns the pinned digest of ref, or "".
+func (l *Lock) ImageDigest(ref string) string {
+	for _, im := range l.Images {
+		if im.Ref == ref {
+			return im.Digest
+		}
+	}
+	return ""
 }
 
 // Package is one locked package.
@@ -92,9 +111,9 @@ func New(p *spec.Profile, pkgs []*repo.Package) *Lock {
 	return l
 }
 
-// InputsDigest hashes what decides a profile's package set. Image
-// settings (files, sysctl, disk...) are left out: changing them does not
-// make a lock stale.
+// InputsDigest hashes what decides a profile's package set and pinned
+// container images. Other image settings (files, sysctl, disk...) are left
+// out: changing them does not make a lock stale.
 func InputsDigest(p *spec.Profile) string {
 	type repoInput struct {
 		Name         string   `json:"name"`
@@ -110,7 +129,15 @@ func InputsDigest(p *spec.Profile) string {
 		Packages []string    `json:"packages"`
 		Exclude  []string    `json:"exclude"`
 		Weak     bool        `json:"installWeakDeps"`
+		Images   []string    `json:"images,omitempty"`
 	}{Arch: p.Arch, Packages: sorted(p.Packages), Exclude: sorted(p.Exclude), Weak: p.WeakDeps()}
+	for _, im := range p.Images {
+		in.Images = append(in.Images, im.Ref)
+	}
+	in.Images = sorted(in.Images)
+	if len(in.Images) == 0 {
+		in.Images = nil
+	}
 	for _, r := range p.Repos {
 		in.Repos = append(in.Repos, repoInput{r.Name, r.BaseURL, r.GPGCheckEnabled(), r.RepoGPGCheckEnabled(), r.EffectivePriority(), sorted(r.Exclude)})
 	}
@@ -178,6 +205,11 @@ func Parse(name string, data []byte) (*Lock, error) {
 	}
 	if l.LockVersion != FormatVersion {
 		return nil, fmt.Errorf("%s: lockVersion %d is not supported (want %d); run `kiln lock` again", name, l.LockVersion, FormatVersion)
+	}
+	for i, im := range l.Images {
+		if im.Ref == "" || !strings.HasPrefix(im.Digest, "sha256:") || len(im.Digest) != 71 {
+			return nil, fmt.Errorf("%s: images[%d]: want a ref and a sha256:HEX digest, got %q %q", name, i, im.Ref, im.Digest)
+		}
 	}
 	for i, p := range l.Packages {
 		typ, sum, ok := strings.Cut(p.Checksum, ":")

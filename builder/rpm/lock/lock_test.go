@@ -74,6 +74,7 @@ func TestStaleWhenInputsChange(t *testing.T) {
 		{"weak deps", func(p *spec.Profile) { t := true; p.InstallWeakDeps = &t }, true},
 		{"priority", func(p *spec.Profile) { p.Repos[0].Priority = 10 }, true},
 		{"image setting", func(p *spec.Profile) { p.Sysctl = map[string]string{"vm.swappiness": "0"} }, false},
+		{"container image added", func(p *spec.Profile) { p.Images = []spec.Image{{Ref: "registry.k8s.io/pause:3.10.1"}} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := profile("kubeadm-1.34.2")
@@ -96,6 +97,7 @@ func TestParseRejectsBadLocks(t *testing.T) {
 		{"unknown field", `{"lockVersion":1,"extra":1}`, "not a kiln lockfile"},
 		{"future version", `{"lockVersion":9}`, "lockVersion 9 is not supported"},
 		{"no checksum", `{"lockVersion":1,"packages":[{"name":"a","version":"1","release":"1","arch":"x86_64","repo":"r","location":"a.rpm","checksum":"abc","size":1}]}`, `checksum "abc" is not TYPE:HEX`},
+		{"bad image digest", `{"lockVersion":1,"images":[{"ref":"registry.k8s.io/pause:3.10.1","digest":"latest"}]}`, `images[0]: want a ref and a sha256:HEX digest`},
 		{"missing location", `{"lockVersion":1,"packages":[{"name":"a","version":"1","release":"1","arch":"x86_64","repo":"r","checksum":"sha256:ab","size":1}]}`, "location are required"},
 	} {
 		if _, err := Parse("x.lock", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
