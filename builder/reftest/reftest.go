@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -53,4 +54,42 @@ func Root(tb testing.TB) {
 	if os.Geteuid() != 0 {
 		Missing(tb, "needs root")
 	}
+}
+
+// FindBuilt returns the path of an oracle `make tools` built (a real
+// kubeadm, manifestcheck) in build/tools at the module root, or in
+// $KILN_KUBEADM_DIR when that is set.
+func FindBuilt(name string) (string, error) {
+	dir := os.Getenv("KILN_KUBEADM_DIR")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		for dir = wd; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				return "", fmt.Errorf("no go.mod above %s", wd)
+			}
+		}
+		dir = filepath.Join(dir, "build", "tools")
+	}
+	bin := filepath.Join(dir, name)
+	if _, err := os.Stat(bin); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// Built is FindBuilt that skips the test, or fails it in CI, when the
+// oracle has not been built.
+func Built(tb testing.TB, name string) string {
+	tb.Helper()
+	bin, err := FindBuilt(name)
+	if err != nil {
+		Missing(tb, "%s not built (run `make tools`): %v", name, err)
+	}
+	return bin
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/reftest"
+
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/config"
 )
@@ -196,13 +198,9 @@ func TestDryRunDefaultTopology(t *testing.T) {
 // `make tools` into build/tools (or found in $KILN_KUBEADM_DIR).
 func validateWithKubeadm(t *testing.T, cfg string) {
 	t.Helper()
-	dir := os.Getenv("KILN_KUBEADM_DIR")
-	if dir == "" {
-		dir = "../../build/tools"
-	}
-	bin := filepath.Join(dir, "kubeadm-"+kubernetesVersion)
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" {
+	bin, err := reftest.FindBuilt("kubeadm-" + kubernetesVersion)
+	if err != nil {
+		if reftest.InCI() {
 			t.Fatalf("kubeadm %s not built: %v", kubernetesVersion, err)
 		}
 		t.Logf("kubeadm %s not built (run `make tools`): not validating %s", kubernetesVersion, cfg)

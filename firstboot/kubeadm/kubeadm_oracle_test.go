@@ -17,39 +17,9 @@ import (
 // `make tools` (test/tools/kubeadm/build.sh) into build/tools/kubeadm-VERSION, or found in
 // $KILN_KUBEADM_DIR.
 
-// needTool skips the test locally and fails it in CI, where `make tools` always runs.
 func kubeadmBinary(t *testing.T, version string) string {
 	t.Helper()
-	dir := os.Getenv("KILN_KUBEADM_DIR")
-	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "build", "tools")
-	}
-	bin := filepath.Join(dir, "kubeadm-"+version)
-	if _, err := os.Stat(bin); err != nil {
-		reftest.Missing(t, "kubeadm %s not built: %v", version, err)
-	}
-	return bin
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", os.ErrNotExist
-		}
-		dir = parent
-	}
+	return reftest.Built(t, "kubeadm-"+version)
 }
 
 // isolation returns a command prefix that runs kubeadm with a private, empty /etc, so a dry

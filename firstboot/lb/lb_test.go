@@ -469,25 +469,5 @@ func TestStaticPodsValidate(t *testing.T) {
 
 func manifestcheck(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KILN_KUBEADM_DIR")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for dir = wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				t.Fatal("no go.mod above the test directory")
-			}
-		}
-		dir = filepath.Join(dir, "build", "tools")
-	}
-	bin := filepath.Join(dir, "manifestcheck-v1.34.4")
-	if _, err := os.Stat(bin); err != nil {
-		reftest.Missing(t, "manifestcheck not built (run `make tools`): %v", err)
-	}
-	return bin
+	return reftest.Built(t, "manifestcheck-v1.34.4")
 }
