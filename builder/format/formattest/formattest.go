@@ -7,6 +7,7 @@
 package formattest
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/reftest"
 )
 
@@ -203,4 +205,24 @@ func ReportOutput(b *testing.B, path string, diskSize int64) {
 	}
 	b.ReportMetric(float64(fi.Size())/1e6, "out-MB")
 	b.ReportMetric(float64(fi.Size())/float64(diskSize)*100, "out-%")
+}
+
+// BenchEncode times enc writing BenchDisk to a file named name in a
+// temporary directory and reports the output as ReportOutput does.
+func BenchEncode(b *testing.B, enc format.Encoder, name string) {
+	b.Helper()
+	raw, size := BenchDisk(b)
+	f, err := os.Open(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	out := filepath.Join(b.TempDir(), name)
+	b.SetBytes(size)
+	for b.Loop() {
+		if err := format.WriteFile(context.Background(), out, enc, f, size); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ReportOutput(b, out, size)
 }

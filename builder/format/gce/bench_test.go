@@ -18,20 +18,7 @@ import (
 // documents, tar --format=oldgnu -Sczf (sparse tar, single-threaded gzip).
 
 func BenchmarkEncode(b *testing.B) {
-	raw, size := formattest.BenchDisk(b)
-	f, err := os.Open(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	out := filepath.Join(b.TempDir(), FileName("disk"))
-	b.SetBytes(size)
-	for b.Loop() {
-		if err := format.WriteFile(context.Background(), out, Encoder{}, f, size); err != nil {
-			b.Fatal(err)
-		}
-	}
-	formattest.ReportOutput(b, out, size)
+	formattest.BenchEncode(b, Encoder{}, FileName("disk"))
 }
 
 // BenchmarkEncodeFromVMDK makes the archive from a VMDK of the disk,

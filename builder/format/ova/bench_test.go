@@ -1,12 +1,8 @@
 package ova
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/formattest"
 )
 
@@ -14,20 +10,5 @@ import (
 // (vmdk through a temp file, then the archive); compare with the vmdk
 // package's benchmarks.
 func BenchmarkEncode(b *testing.B) {
-	raw, size := formattest.BenchDisk(b)
-	f, err := os.Open(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	dir := b.TempDir()
-	out := filepath.Join(dir, "node.ova")
-	enc := Encoder{VM: testVM(), TempDir: dir}
-	b.SetBytes(size)
-	for b.Loop() {
-		if err := format.WriteFile(context.Background(), out, enc, f, size); err != nil {
-			b.Fatal(err)
-		}
-	}
-	formattest.ReportOutput(b, out, size)
+	formattest.BenchEncode(b, Encoder{VM: testVM(), TempDir: b.TempDir()}, "node.ova")
 }

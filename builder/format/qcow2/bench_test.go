@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/formattest"
 )
 
@@ -14,20 +13,7 @@ import (
 // MB/s is over the disk's 2 GiB. Compare with BenchmarkQemuImgConvert.
 
 func BenchmarkEncode(b *testing.B) {
-	raw, size := formattest.BenchDisk(b)
-	f, err := os.Open(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	out := filepath.Join(b.TempDir(), "disk.qcow2")
-	b.SetBytes(size)
-	for b.Loop() {
-		if err := format.WriteFile(context.Background(), out, Encoder{}, f, size); err != nil {
-			b.Fatal(err)
-		}
-	}
-	formattest.ReportOutput(b, out, size)
+	formattest.BenchEncode(b, Encoder{}, "disk.qcow2")
 }
 
 func BenchmarkQemuImgConvert(b *testing.B) {

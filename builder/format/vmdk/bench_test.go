@@ -1,12 +1,9 @@
 package vmdk
 
 import (
-	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/formattest"
 )
 
@@ -14,20 +11,7 @@ import (
 // MB/s is over the disk's 2 GiB. Compare with BenchmarkQemuImgConvert.
 
 func BenchmarkEncode(b *testing.B) {
-	raw, size := formattest.BenchDisk(b)
-	f, err := os.Open(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	out := filepath.Join(b.TempDir(), "disk.vmdk")
-	b.SetBytes(size)
-	for b.Loop() {
-		if err := format.WriteFile(context.Background(), out, Encoder{}, f, size); err != nil {
-			b.Fatal(err)
-		}
-	}
-	formattest.ReportOutput(b, out, size)
+	formattest.BenchEncode(b, Encoder{}, "disk.vmdk")
 }
 
 func BenchmarkQemuImgConvert(b *testing.B) {
