@@ -313,14 +313,9 @@ clones.`,
 				return usageError{fmt.Errorf("--memory %d: want a multiple of 4 MiB", mem)}
 			}
 			o.CPUs, o.MemoryMiB, o.DiskGiB, o.PowerOn = cpus, mem, dsk, powerOn
-			b, err := cluster.Load(dir)
+			b, err := loadBundle(dir, o.Nodes)
 			if err != nil {
 				return err
-			}
-			for _, n := range o.Nodes {
-				if _, ok := findNode(b, n); !ok {
-					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
-				}
 			}
 			ctx := cmd.Context()
 			c, err := f.connect(ctx, cmd)
@@ -437,14 +432,9 @@ not done).`,
 			if timeout <= 0 {
 				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 			}
-			b, err := cluster.Load(dir)
+			b, err := loadBundle(dir, o.Nodes)
 			if err != nil {
 				return err
-			}
-			for _, n := range o.Nodes {
-				if _, ok := findNode(b, n); !ok {
-					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
-				}
 			}
 			ctx := cmd.Context()
 			c, err := f.connect(ctx, cmd)
@@ -607,14 +597,9 @@ anything is deleted. The template is not touched.`,
 			if !yes && !isTerminal(cmd.InOrStdin()) {
 				return usageError{errors.New("stdin is not a terminal to confirm on; pass --yes to destroy without asking")}
 			}
-			b, err := cluster.Load(dir)
+			b, err := loadBundle(dir, o.Nodes)
 			if err != nil {
 				return err
-			}
-			for _, n := range o.Nodes {
-				if _, ok := findNode(b, n); !ok {
-					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
-				}
 			}
 			ctx := cmd.Context()
 			c, err := f.connect(ctx, cmd)
@@ -693,14 +678,9 @@ still booting are skipped unless --force.`,
 			if dir == "" {
 				return usageError{errors.New("--cluster is required")}
 			}
-			b, err := cluster.Load(dir)
+			b, err := loadBundle(dir, o.Nodes)
 			if err != nil {
 				return err
-			}
-			for _, n := range o.Nodes {
-				if _, ok := findNode(b, n); !ok {
-					return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
-				}
 			}
 			ctx := cmd.Context()
 			c, err := f.connect(ctx, cmd)
@@ -730,4 +710,19 @@ still booting are skipped unless --force.`,
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
+}
+
+// loadBundle reads the cluster bundle the vsphere commands work on and
+// checks that every --node names one of its nodes.
+func loadBundle(dir string, nodes []string) (*cluster.Bundle, error) {
+	b, err := cluster.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if _, ok := findNode(b, n); !ok {
+			return nil, usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
+		}
+	}
+	return b, nil
 }
