@@ -16,7 +16,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/reftest"
 
-	"go.yaml.in/yaml/v3"
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

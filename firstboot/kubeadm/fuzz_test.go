@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzRender feeds arbitrary node-supplied strings to Render: it must never panic, and
