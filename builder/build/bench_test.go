@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/builder/rpm/lock"
-	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 	"github.com/kiln-build/kiln/builder/spec"
 )
@@ -42,7 +40,9 @@ func BenchmarkBuildVsBaseline(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("KILN_BENCH_FILL_MIB")); err == nil {
 		fillMiB = v
 	}
-	f, rpms := benchFixture(b, fillMiB)
+	f := newFixture(b, rpmtest.TamperNone, filler(b, fillMiB))
+	f.profile.Disk.Size = 4 << 30
+	rpms, _ := filepath.Glob(filepath.Join(f.repoDir, "Packages", "*.rpm"))
 	cache := b.TempDir()
 	sde := time.Unix(1700000000, 0)
 	opts := Options{Profile: f.profile, Lock: f.lock, CacheDir: cache, KilnInit: f.kinit, Firstboot: f.fb, SourceDateEpoch: &sde}
@@ -98,57 +98,24 @@ func cpuTime() time.Duration {
 	return d
 }
 
-// benchFixture is newFixture plus a filler package.
-func benchFixture(b *testing.B, fillMiB int) (fixture, []string) {
-	distro, err := rpmtest.HostDistro()
-	if err != nil {
-		b.Fatal(err)
-	}
-	filler := &rpmtest.Package{Name: "filler", Version: "1", Arch: "x86_64", Requires: rpmtest.Deps("filesystem"), Compressor: "zstd"}
+// filler is a package of real binaries from the host, so the tree is
+// node-sized.
+func filler(b *testing.B, fillMiB int) *rpmtest.Package {
+	p := &rpmtest.Package{Name: "filler", Version: "1", Arch: "x86_64", Requires: rpmtest.Deps("filesystem"), Compressor: "zstd"}
 	budget := int64(fillMiB) << 20
-	filepath.WalkDir("/usr/lib/x86_64-linux-gnu", func(p string, d fs.DirEntry, err error) error {
+	filepath.WalkDir("/usr/lib/x86_64-linux-gnu", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || budget <= 0 || !d.Type().IsRegular() {
 			return nil
 		}
-		data, err := os.ReadFile(p)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil
 		}
 		budget -= int64(len(data))
-		filler.Files = append(filler.Files, rpmtest.File{Path: "/opt/filler" + p, Mode: 0o644, Content: string(data)})
+		p.Files = append(p.Files, rpmtest.File{Path: "/opt/filler" + path, Mode: 0o644, Content: string(data)})
 		return nil
 	})
-	distro = append(distro, filler)
-	key := rpmtest.TestKey(b, "kiln bench")
-	dir := b.TempDir()
-	keyPath := filepath.Join(dir, "key")
-	key.WritePublicKey(keyPath)
-	repoDir := filepath.Join(dir, "repo")
-	os.MkdirAll(filepath.Join(repoDir, "Packages"), 0o755)
-	var pkgs []*repo.Package
-	var names, files []string
-	for _, p := range distro {
-		data, err := p.Build(rpmtest.Options{Key: key})
-		if err != nil {
-			b.Fatal(err)
-		}
-		path := filepath.Join(repoDir, "Packages", p.FileName())
-		os.WriteFile(path, data, 0o644)
-		rp := p.RepoPackage(data)
-		rp.Repo = "host"
-		pkgs = append(pkgs, rp)
-		names = append(names, p.Name)
-		files = append(files, path)
-	}
-	prof := &spec.Profile{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: "bench",
-		Repos:    []spec.Repo{{Name: "host", BaseURL: spec.StringList{"file://" + repoDir}, GPGKey: spec.StringList{keyPath}}},
-		Packages: names, Disk: spec.Disk{Size: 4 << 30}, Outputs: []string{"raw", "qcow2", "vmdk", "ova", "gce"}}
-	prof.ApplyDefaults()
-	bins := b.TempDir()
-	kinit, fb := filepath.Join(bins, "kiln-init"), filepath.Join(bins, "kiln-firstboot")
-	os.WriteFile(kinit, []byte("placeholder"), 0o755)
-	os.WriteFile(fb, []byte("placeholder"), 0o755)
-	return fixture{profile: prof, lock: lock.New(prof, pkgs), repoDir: repoDir, kinit: kinit, fb: fb}, files
+	return p
 }
 
 // baseline builds the same outputs with the standard tools, the way a

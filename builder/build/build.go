@@ -276,8 +276,14 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	rawSum := make(chan digest, 1)
 	if slices.Contains(p.Outputs, "raw") {
 		go func() {
-			sum, n, err := hashFile(rawPath)
-			rawSum <- digest{sum, n, err}
+			f, err := os.Open(rawPath)
+			if err != nil {
+				rawSum <- digest{err: err}
+				return
+			}
+			defer f.Close()
+			sum, err := format.Sum(f, size)
+			rawSum <- digest{sum, size, err}
 		}()
 	}
 	for _, f := range orderedOutputs(p.Outputs) {
@@ -457,17 +463,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 func writeFile(path string, data []byte, mtime time.Time) error {

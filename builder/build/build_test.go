@@ -55,12 +55,13 @@ type fixture struct {
 
 // newFixture signs the host distribution into a file:// repository and
 // locks a profile that installs all of it.
-func newFixture(t *testing.T, tamper rpmtest.Tamper) fixture {
+func newFixture(t testing.TB, tamper rpmtest.Tamper, extra ...*rpmtest.Package) fixture {
 	t.Helper()
 	distro, err := rpmtest.HostDistro()
 	if err != nil {
 		t.Fatal(err)
 	}
+	distro = append(distro, extra...)
 	key := rpmtest.TestKey(t, "kiln build test")
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "RPM-GPG-KEY-test")
@@ -128,7 +129,7 @@ func newFixture(t *testing.T, tamper rpmtest.Tamper) fixture {
 }
 
 // pauseArchive writes a small random image as a docker-save archive.
-func pauseArchive(t *testing.T) string {
+func pauseArchive(t testing.TB) string {
 	t.Helper()
 	img, err := random.Image(256, 1)
 	if err != nil {
@@ -257,6 +258,13 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 	data, _ = os.ReadFile(filepath.Join(out, "testnode.spdx.json"))
 	if err := json.Unmarshal(data, &sbom); err != nil || sbom.SPDXVersion != "SPDX-2.3" || len(sbom.Packages) != len(f.lock.Packages)+1 {
 		t.Errorf("SBOM: %v, %s, %d packages", err, sbom.SPDXVersion, len(sbom.Packages))
+	}
+
+	// The manifest's digests are those of the files (sha256sum as oracle).
+	for _, o := range m.Outputs {
+		if sum := strings.Fields(run(t, "sha256sum", filepath.Join(out, o.File)))[0]; sum != o.SHA256 {
+			t.Errorf("manifest says %s has sha256 %s; sha256sum says %s", o.File, o.SHA256, sum)
+		}
 	}
 
 	// kiln inspect reads every format back to the same facts.
