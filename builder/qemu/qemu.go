@@ -86,6 +86,13 @@ type Options struct {
 	// Forwards connect TCP addresses on the guest's network to the host
 	// (QEMU's guestfwd), e.g. a stand-in API server for a worker's VIP.
 	Forwards []Forward
+	// Tap, when set, puts the NIC on this existing tap device (for example
+	// one of several on a bridge inside a network namespace, so guests
+	// share an L2 network) instead of QEMU's user network; Forwards then
+	// do not apply. MAC is the NIC's address; QEMU picks one when empty,
+	// the same for every guest, so guests on one bridge need their own.
+	Tap string
+	MAC string
 	// ExtraArgs are appended to QEMU's command line.
 	ExtraArgs []string
 }
@@ -277,6 +284,12 @@ func (m machine) args(o Options) []string {
 	nic := "user,model=virtio-net-pci,restrict=on"
 	for _, f := range o.Forwards {
 		nic += ",guestfwd=tcp:" + f.Guest + "-tcp:" + f.Host
+	}
+	if o.Tap != "" {
+		nic = "tap,model=virtio-net-pci,script=no,downscript=no,ifname=" + o.Tap
+	}
+	if o.MAC != "" {
+		nic += ",mac=" + o.MAC
 	}
 	a = append(a,
 		"-drive", "if=virtio,format=qcow2,file="+m.disk,

@@ -97,6 +97,10 @@ func TestArgs(t *testing.T) {
 			t.Errorf("args lack %q:\n%s", want, got)
 		}
 	}
+	got = strings.Join(m.args(Options{Tap: "tap-m1", MAC: "52:54:00:00:00:11", Forwards: []Forward{{Guest: "10.0.2.100:8443", Host: "127.0.0.1:4443"}}}), " ")
+	if want := "-nic tap,model=virtio-net-pci,script=no,downscript=no,ifname=tap-m1,mac=52:54:00:00:00:11 "; !strings.Contains(got, want) {
+		t.Errorf("args lack %q:\n%s", want, got)
+	}
 	got = strings.Join(machine{accel: AccelKVM, disk: "d"}.args(Options{}), " ")
 	if !strings.Contains(got, "-m 1024 -smp 2") || !strings.Contains(got, "-accel kvm -cpu host") || strings.Contains(got, "pflash") || strings.Contains(got, "fw_cfg") {
 		t.Errorf("BIOS/KVM defaults: %s", got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"time"
@@ -16,10 +17,10 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var (
-		firmware, metadata, diskSize, serial, until, accel string
-		memory, cpus                                       int
-		nocloud                                            bool
-		timeout                                            time.Duration
+		firmware, metadata, diskSize, serial, until, accel, tap, mac string
+		memory, cpus                                                 int
+		nocloud                                                      bool
+		timeout                                                      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run IMAGE",
@@ -34,11 +35,17 @@ QEMU's fw_cfg (opt/kiln/metadata), or with --nocloud as kiln.yaml on a
 NoCloud "cidata" ISO. The serial console is shown on the terminal (or
 written to --serial FILE). --until stops the machine when a console line
 matches a regular expression; --timeout stops it, and kiln run then exits
-non-zero.`,
+non-zero.
+
+The machine's NIC is on QEMU's user network, cut off from the host's network,
+unless --tap puts it on an existing tap device: several machines on taps of
+one bridge (inside a network namespace of your own, say) share an L2 network,
+as the nodes of a cluster do. Give each its own --mac.`,
 		Example: `  kiln run out/node.qcow2 --metadata m1.yaml
   kiln run out/node.ova --firmware uefi --memory 4096 --cpus 4
   kiln run out/node.raw --metadata w1.yaml --disk-size 30GiB --serial w1.log \
-    --until 'KILN-STATUS .*"phase":"(ready|failed)"' --timeout 15m`,
+    --until 'KILN-STATUS .*"phase":"(done|failed)"' --timeout 15m
+  kiln run out/node.qcow2 --metadata m1.yaml --tap tap-m1 --mac 52:54:00:00:00:11`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := qemu.Options{Image: args[0], MemoryMiB: memory, CPUs: cpus, Metadata: metadata, NoCloud: nocloud}
@@ -55,6 +62,17 @@ non-zero.`,
 			default:
 				return usageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", accel)}
 			}
+			if mac != "" {
+				hw, err := net.ParseMAC(mac)
+				if err != nil || len(hw) != 6 {
+					return usageError{fmt.Errorf("--mac %q: want six hex octets such as 52:54:00:12:34:56", mac)}
+				}
+				if hw[0]&1 != 0 {
+					return usageError{fmt.Errorf("--mac %q: a multicast address cannot be a NIC's", mac)}
+				}
+				o.MAC = hw.String()
+			}
+			o.Tap = tap
 			if nocloud && metadata == "" {
 				return usageError{errors.New("--nocloud needs --metadata")}
 			}
@@ -113,6 +131,8 @@ non-zero.`,
 	f.StringVar(&serial, "serial", "", "write the serial console to FILE instead of the terminal")
 	f.StringVar(&until, "until", "", "stop the machine when a console line matches this regular expression")
 	f.DurationVar(&timeout, "timeout", 0, "stop the machine and fail after this long (e.g. 10m); 0 waits")
+	f.StringVar(&tap, "tap", "", "put the NIC on this existing tap device instead of QEMU's user network")
+	f.StringVar(&mac, "mac", "", "the NIC's MAC address (default: QEMU's, the same for every machine)")
 	f.StringVar(&accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works), kvm or tcg")
 	return cmd
 }
