@@ -14,12 +14,20 @@ DEPS := rpm createrepo-c python3-solv libsolv-tools dnf e2fsprogs dosfstools gdi
 	haproxy keepalived shellcheck openssl xz-utils zstd bzip2 cpio busybox-static gnupg \
 	ca-certificates git qemu-system-x86 ovmf
 # And what the boot test adds.
-DEPS_E2E := debootstrap
+DEPS_E2E := debootstrap iproute2 util-linux time
+
+# The cluster test's real Kubernetes: built from the Go module proxy into a cache outside the
+# clone, keyed by version (test/tools/k8s). etcd is the patch release this kubeadm names.
+K8S_VERSION ?= v1.34.4
+ETCD_VERSION ?= v3.6.5
+TOOLS_CACHE ?= $(or $(KILN_TOOLS_CACHE),/var/cache/kiln-tools)
+KUBE := $(TOOLS_CACHE)/k8s-$(K8S_VERSION)-etcd-$(ETCD_VERSION)/kube
+E2E_CLUSTER := build/e2e-cluster
 
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## install the Debian/Ubuntu packages kiln and its tests use (as root)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS) >/dev/null
@@ -50,6 +58,25 @@ e2e-fixture: ## build the boot test's repository: Debian 12 as signed RPMs (root
 
 e2e: e2e-fixture ## build the fixture image with kiln and boot it in QEMU, UEFI and BIOS (root; make deps-e2e)
 	$(GO) test -tags e2e -count=1 -timeout 60m -v -run TestBoot ./test/e2e/
+
+tools-k8s: ## build real Kubernetes, etcd, CoreDNS, flannel, the CNI plugins and pause from the Go module proxy (cached in TOOLS_CACHE)
+	test/tools/k8s/build.sh $(TOOLS_CACHE) $(K8S_VERSION) $(ETCD_VERSION)
+	KILN_TOOLS_CACHE=$(TOOLS_CACHE) test/tools/k8s/addons.sh | tail -n 1 > $(TOOLS_CACHE)/addons-current
+
+e2e-cluster-fixture: tools-k8s ## the cluster test's repository (real kubelet, kubeadm, kubectl, containerd) and container images (root)
+	@set -e; addons=$$(cat $(TOOLS_CACHE)/addons-current); \
+	$(GO) run ./test/e2e/fixturegen -dir build/e2e-fixture-real -kube $(KUBE) -kubernetes-version $(K8S_VERSION) \
+		-cni $$addons -cni-version $$(awk '$$1 == "bridge" {sub(/.*@/, "", $$2); sub(/^v/, "", $$2); print $$2}' $$addons/versions.txt); \
+	$(GO) run ./test/tools/k8simages -kube $(KUBE) -addons $$addons -debian-root $$(ls -d build/e2e-fixture-real/cache/tree-* | head -n 1) \
+		-kubernetes-version $(K8S_VERSION) -out $(E2E_CLUSTER)/images
+
+e2e-cluster-version: ## the Kubernetes version a cluster bundle for make e2e-cluster must name
+	@echo $(K8S_VERSION)
+
+e2e-cluster: e2e-cluster-fixture ## form a real cluster from a kiln image: control plane (UEFI) + worker (BIOS) in QEMU, in a private network namespace (root; E2E_CLUSTER_DIR=bundle)
+	$(GO) test -tags e2e -c -o $(E2E_CLUSTER)/e2e.test ./test/e2e/
+	cd test/e2e && E2E_KUBERNETES_VERSION=$(K8S_VERSION) E2E_KUBE=$(KUBE) E2E_IMAGES=$(CURDIR)/$(E2E_CLUSTER)/images \
+		unshare --net -- $(CURDIR)/$(E2E_CLUSTER)/e2e.test -test.run '^TestCluster$$' -test.v -test.timeout 80m
 
 DEMO := build/demo
 DEMO_UNTIL := Reached target.*(multi-user.target|Multi-User System)
@@ -87,4 +114,4 @@ lint: ## gofmt and go vet
 clean: ## remove build/
 	rm -rf build
 
-.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean
+.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean tools-k8s e2e-cluster-fixture e2e-cluster-version e2e-cluster
