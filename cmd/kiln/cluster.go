@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/config"
@@ -24,10 +26,11 @@ names them) and its bootstrap token. Node metadata is derived from it with
 		Example: `  kiln cluster new --name prod --kubernetes-version v1.34.2 --vip 10.31.100.100 \
     --control-plane m1=10.31.100.61 --control-plane m2=10.31.100.62 \
     --control-plane m3=10.31.100.63 --worker w1=10.31.100.101 -o prod/
-  kiln cluster show --cluster prod/`,
+  kiln cluster show --cluster prod/
+  kiln cluster kubeconfig --cluster prod/`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newClusterNewCommand(), newClusterAddNodeCommand(), newClusterShowCommand())
+	cmd.AddCommand(newClusterNewCommand(), newClusterAddNodeCommand(), newClusterShowCommand(), newClusterKubeconfigCommand())
 	return cmd
 }
 
@@ -350,4 +353,100 @@ func printSpec(w io.Writer, s *cluster.Spec) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Role, n.Address, note)
 	}
 	return tw.Flush()
+}
+
+// kubeconfigFile is the file `kiln cluster kubeconfig` writes in the bundle
+// directory when -o is not given.
+const kubeconfigFile = "admin.kubeconfig"
+
+func newClusterKubeconfigCommand() *cobra.Command {
+	var (
+		dir, output string
+		o           cluster.KubeconfigOptions
+		force       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "kubeconfig",
+		Short: "Mint a short-lived admin kubeconfig from the bundle's cluster CA",
+		Long: `Mint a kubeconfig for the bundle's cluster: a new ECDSA P-256 key and a client
+certificate signed by the bundle's Kubernetes CA (pki/ca.key), with CN the
+user and O each group, the CA certificate, and the server
+https://VIP:PORT from cluster.yaml.
+
+The default group makes the user cluster-admin: kubeadm:cluster-admins,
+which kubeadm 1.29 and later bind to the cluster-admin ClusterRole, or
+system:masters for a cluster made with an older Kubernetes. --group replaces
+it (repeat for several), e.g. to mint a credential your own RBAC bindings
+grant less.
+
+Kubernetes cannot revoke a client certificate short of replacing the CA, so
+the certificate is short-lived: --ttl, 1h by default and at most 24h, from a
+minute ago (for clock skew). Mint a new one when it expires.
+
+The kubeconfig goes to DIR/admin.kubeconfig, or to -o FILE, mode 0600, by a
+temporary file and a rename. An existing file is replaced when it is a
+kubeconfig for this cluster alone (renewal); anything else, such as a
+~/.kube/config holding other clusters, only with --force. -o - prints it
+to standard output instead.`,
+		Example: `  kiln cluster kubeconfig --cluster prod/
+  KUBECONFIG=prod/admin.kubeconfig kubectl get nodes
+  kiln cluster kubeconfig --cluster prod/ --user alice --group platform-admins --ttl 8h -o alice.kubeconfig
+  kubectl --kubeconfig <(kiln cluster kubeconfig --cluster prod/ -o -) get nodes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usageError{errors.New("--cluster is required")}
+			}
+			if o.TTL <= 0 {
+				return usageError{fmt.Errorf("--ttl %s: want a positive duration, e.g. 1h (at most %s)", o.TTL, fmtHours(cluster.MaxKubeconfigTTL))}
+			}
+			if output == "" {
+				output = filepath.Join(dir, kubeconfigFile)
+			}
+			b, err := cluster.Load(dir)
+			if err != nil {
+				return err
+			}
+			k, err := b.AdminKubeconfig(o)
+			if err != nil {
+				return optionError(err, kubeconfigFlagNames, map[string][]string{"groups": o.Groups})
+			}
+			if output == "-" {
+				_, err = cmd.OutOrStdout().Write(k.Data)
+				return err
+			}
+			if err := k.WriteFile(output, force); err != nil {
+				if errors.Is(err, cluster.ErrForeignKubeconfig) {
+					return usageError{fmt.Errorf("-o %s: the file exists and is not a kubeconfig for cluster %s alone; use --force to replace it", output, b.Spec.Name)}
+				}
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: user %s, groups %s, server %s, expires %s\n",
+				output, k.User, strings.Join(k.Groups, ","), k.Server, k.NotAfter.Format(time.RFC3339))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "cluster", "", "cluster bundle directory, required")
+	f.StringVar(&o.User, "user", cluster.DefaultKubeconfigUser, "user name (the certificate's CN)")
+	f.StringArrayVar(&o.Groups, "group", nil, "group (the certificate's O); repeat (default kubeadm:cluster-admins, or system:masters before Kubernetes 1.29)")
+	f.DurationVar(&o.TTL, "ttl", cluster.DefaultKubeconfigTTL, "how long the certificate is valid, at most "+fmtHours(cluster.MaxKubeconfigTTL))
+	f.StringVar(&o.Server, "server", "", "API server URL (default https://VIP:PORT from cluster.yaml)")
+	f.StringVarP(&output, "output", "o", "", "file to write, or - for standard output (default DIR/"+kubeconfigFile+")")
+	f.BoolVar(&force, "force", false, "replace an existing file that is not a kubeconfig for this cluster alone")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return cmd
+}
+
+// kubeconfigFlagNames maps KubeconfigOptions fields to their flags.
+var kubeconfigFlagNames = []struct{ field, flag string }{
+	{"user", "--user"},
+	{"groups", "--group"},
+	{"ttl", "--ttl"},
+	{"server", "--server"},
+}
+
+// fmtHours prints 24h rather than time.Duration's 24h0m0s.
+func fmtHours(d time.Duration) string {
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-build/kiln/firstboot/config"
 )
@@ -234,5 +235,92 @@ func TestDocCommandMakesDocCluster(t *testing.T) {
 	hash := regexp.MustCompile(`(?m)^caCertHash: .*$`)
 	if g, w := hash.ReplaceAll(got, nil), hash.ReplaceAll(want[1], nil); !bytes.Equal(g, w) {
 		t.Errorf("the documented command writes\n%s\nbut the documentation shows\n%s", got, want[1])
+	}
+}
+
+func TestClusterKubeconfig(t *testing.T) {
+	dir := newSeedCluster(t)
+	out, err := run(t, "cluster", "kubeconfig", "--cluster", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "admin.kubeconfig")
+	line := regexp.MustCompile(`^wrote (.*): user kiln-admin, groups kubeadm:cluster-admins, server https://10\.31\.100\.100:8443, expires (\S+)\n$`).FindStringSubmatch(out)
+	if line == nil || line[1] != path {
+		t.Fatalf("cluster kubeconfig printed %q", out)
+	}
+	if exp, err := time.Parse(time.RFC3339, line[2]); err != nil || time.Until(exp) > time.Hour || time.Until(exp) < 59*time.Minute {
+		t.Errorf("expires %s, want in an hour", line[2])
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode() != 0o600 {
+		t.Fatalf("%s: %v, mode %v; want 0600", path, err, fi.Mode())
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "client-key-data: ") || !strings.Contains(string(data), "current-context: kiln-admin@prod\n") {
+		t.Errorf("%s is not the admin kubeconfig:\n%s", path, data)
+	}
+
+	// Renewing replaces it; -o - prints the kubeconfig and nothing else.
+	if _, err := run(t, "cluster", "kubeconfig", "--cluster", dir); err != nil {
+		t.Errorf("renewing: %v", err)
+	}
+	out, err = run(t, "cluster", "kubeconfig", "--cluster", dir, "-o", "-", "--user", "alice", "--group", "devs", "--ttl", "24h")
+	if err != nil || !strings.HasPrefix(out, "apiVersion: v1\nkind: Config\n") || !strings.Contains(out, "user: alice\n") {
+		t.Errorf("-o -: %v\n%s", err, out)
+	}
+
+	// A file that is not this cluster's kubeconfig is kept unless --force.
+	other := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(other, []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n"), 0o600)
+	_, err = run(t, "cluster", "kubeconfig", "--cluster", dir, "-o", other)
+	wantErr(t, err, "-o "+other+": the file exists and is not a kubeconfig for cluster prod alone; use --force to replace it")
+	if _, err := run(t, "cluster", "kubeconfig", "--cluster", dir, "-o", other, "--force"); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--cluster is required"},
+		{[]string{"--cluster", dir, "--ttl", "0"}, "--ttl 0s: want a positive duration, e.g. 1h (at most 24h)"},
+		{[]string{"--cluster", dir, "--ttl", "-5m"}, "--ttl -5m0s: want a positive duration, e.g. 1h (at most 24h)"},
+		{[]string{"--cluster", dir, "--ttl", "48h"}, "--ttl: 48h0m0s is longer than 24h: a client certificate cannot be revoked, so mint a new one when it expires"},
+		{[]string{"--cluster", dir, "--group", "devs", "--group", " x"}, `--group " x": " x" has leading or trailing space`},
+		{[]string{"--cluster", dir, "--server", "http://10.31.100.100:8443"}, `--server: "http://10.31.100.100:8443" is not an https:// URL`},
+	} {
+		_, err := run(t, append([]string{"cluster", "kubeconfig"}, c.args...)...)
+		wantErr(t, err, c.want)
+	}
+}
+
+// TestClusterKubeconfigExamples runs every `kiln cluster kubeconfig`
+// command of its --help, README.md and docs/metadata.md, as written, in a
+// directory holding prod/.
+func TestClusterKubeconfigExamples(t *testing.T) {
+	text := newClusterKubeconfigCommand().Example
+	for _, doc := range []string{"../../README.md", "../../docs/metadata.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += "\n" + strings.ReplaceAll(string(b), "--cluster DIR", "--cluster prod/") // README's placeholder
+	}
+	dir := newSeedCluster(t)
+	t.Chdir(filepath.Dir(dir))
+	examples := regexp.MustCompile("kiln (cluster kubeconfig --cluster [^)#`\n]*)").FindAllStringSubmatch(text, -1)
+	if len(examples) < 5 {
+		t.Fatalf("found %d examples", len(examples))
+	}
+	for _, ex := range examples {
+		if _, err := run(t, strings.Fields(ex[1])...); err != nil {
+			t.Errorf("kiln %s: %v", ex[1], err)
+		}
+	}
+	for _, f := range []string{"prod/admin.kubeconfig", "alice.kubeconfig"} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode() != 0o600 {
+			t.Errorf("the examples did not write %s 0600 (%v)", f, err)
+		}
 	}
 }

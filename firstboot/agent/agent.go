@@ -173,6 +173,8 @@ type Agent struct {
 	node   string // for statuses before the metadata is read
 	health HealthChecker
 	n      nodeFacts
+	// runStart is when this run began (the metadata step's start).
+	runStart time.Time
 }
 
 // nodeFacts are what the plan derives from the metadata and the machine.
@@ -247,6 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("first boot already done", "marker", DoneFile)
 		return nil
 	}
+	a.runStart = a.clock.Now()
 	st, err := LoadState(a.opts.Root)
 	if err != nil {
 		return a.fail(ctx, &Failure{Step: "state", Err: err, Hint: "remove " + StateFile + " to start over"})
@@ -256,6 +259,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.state = st
 	a.node = st.Node
+	if st.FirstStart.IsZero() {
+		st.startedAt(a.clock.Now())
+		if !a.opts.DryRun {
+			// Best effort: the metadata step saves it too, and a node that
+			// cannot write its state fails there, saying so.
+			if err := saveState(a.files, st); err != nil {
+				a.log.Warn("saving the agent's first start", "error", err)
+			}
+		}
+	}
 
 	a.report(ctx, config.PhaseMetadata, "metadata: reading the node's metadata from "+a.opts.Platform.Name(), "")
 	if err := a.loadMetadata(ctx); err != nil {
@@ -281,7 +294,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return a.fail(ctx, err)
 		}
 	}
-	a.report(ctx, config.PhaseDone, "ready: node "+a.cfg.Node.Name+" is a Ready "+string(a.cfg.Node.Role), "")
+	final := a.status(config.PhaseDone, "ready: node "+a.cfg.Node.Name+" is a Ready "+string(a.cfg.Node.Role), "")
+	final.Timings, final.Milestones = a.timings(steps)
+	a.send(ctx, final)
 	if a.opts.DryRun {
 		return nil
 	}
@@ -322,14 +337,52 @@ func (a *Agent) fail(ctx context.Context, err error) error {
 	return f
 }
 
-// report sends one status everywhere it goes. A sink that fails is logged
-// and skipped: reporting must never stop the node.
+// report sends one status everywhere it goes.
 func (a *Agent) report(ctx context.Context, phase config.Phase, msg, errMsg string) {
-	s := config.Status{Node: a.node, Phase: phase, Message: msg, Error: errMsg, Time: a.clock.Now().UTC().Truncate(time.Second)}
-	if phase == config.PhaseFailed {
-		a.log.Error("failed", "phase", phase, "error", errMsg)
+	a.send(ctx, a.status(phase, msg, errMsg))
+}
+
+// status is a status at the clock's time, with the seconds since the
+// agent first started.
+func (a *Agent) status(phase config.Phase, msg, errMsg string) config.Status {
+	now := a.clock.Now()
+	s := config.Status{Node: a.node, Phase: phase, Message: msg, Error: errMsg, Time: now.UTC().Truncate(time.Second)}
+	if a.state != nil && !a.state.FirstStart.IsZero() {
+		s.Elapsed = config.Seconds(now.Sub(a.state.FirstStart))
+	}
+	return s
+}
+
+// timings lists when the metadata step and each step of the plan ran, and
+// the milestones seen, in seconds since the agent first started.
+func (a *Agent) timings(steps []step) ([]config.StepTiming, map[string]float64) {
+	since := func(t time.Time) float64 { return config.Seconds(t.Sub(a.state.FirstStart)) }
+	var out []config.StepTiming
+	for _, s := range append([]step{{name: "metadata", phase: config.PhaseMetadata}}, steps...) {
+		st := a.state.Steps[s.name]
+		if st == nil || st.Started.IsZero() || st.Done.IsZero() {
+			continue
+		}
+		out = append(out, config.StepTiming{Step: s.name, Phase: s.phase, Start: since(st.Started), End: since(st.Done),
+			Seconds: config.Seconds(st.Done.Sub(st.Started)), Attempts: st.Attempts})
+	}
+	var ms map[string]float64
+	for name, t := range a.state.Milestones {
+		if ms == nil {
+			ms = map[string]float64{}
+		}
+		ms[name] = since(t)
+	}
+	return out, ms
+}
+
+// send sends s everywhere it goes. A sink that fails is logged and
+// skipped: reporting must never stop the node.
+func (a *Agent) send(ctx context.Context, s config.Status) {
+	if s.Phase == config.PhaseFailed {
+		a.log.Error("failed", "phase", s.Phase, "error", s.Error)
 	} else {
-		a.log.Info(msg, "phase", phase)
+		a.log.Info(s.Message, "phase", s.Phase)
 	}
 	if a.opts.OnStatus != nil {
 		a.opts.OnStatus(s)
@@ -406,8 +459,11 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 		return &Failure{Step: "metadata", Err: err}
 	}
 	a.state.Node = cfg.Node.Name
-	a.state.step("metadata").Started = a.clock.Now().UTC()
+	// The step began when this run did: reading the platform can take
+	// long (a NoCloud volume, GCE's metadata server).
+	a.state.step("metadata").Started = a.runStart.UTC()
 	a.state.step("metadata").Done = a.clock.Now().UTC()
+	a.state.step("metadata").Attempts = 1
 	if err := a.save(); err != nil {
 		return err
 	}

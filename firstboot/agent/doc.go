@@ -69,6 +69,11 @@
 // Each step is reported as a config.Status (phase, "step: message", time;
 // error when failed) to /var/lib/kiln/status.json, as a KILN-STATUS line to
 // Options.Console, and to the platform when it implements StatusReporter.
+// Every status carries the seconds elapsed since the agent first started on
+// the node (State.FirstStart, kept across reboots); the final done status
+// also carries each step's start and end (from the state's step records)
+// and the milestones api-ready and node-ready, all read from
+// Options.Clock, so tests fix them with a fake clock.
 //
 // Example:
 //

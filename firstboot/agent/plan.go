@@ -167,9 +167,13 @@ func (a *Agent) plan() ([]step, error) {
 		add(step{name: "endpoint", phase: config.PhaseJoin, msg: "waiting for the control plane at https://" + n.endpoint + "/healthz", attempts: 1,
 			hint: "the control-plane endpoint never answered: check the first control plane (" + c.Cluster.ControlPlane.Peers[0].Name + ") and its status, and that " + n.endpoint + " is reachable from this node",
 			do: func(ctx context.Context) error {
-				return a.waitFor(ctx, "https://"+n.endpoint+"/healthz", a.lim.WaitEndpoint, func(ctx context.Context) error {
+				if err := a.waitFor(ctx, "https://"+n.endpoint+"/healthz", a.lim.WaitEndpoint, func(ctx context.Context) error {
 					return a.health.Healthy(ctx, n.endpoint)
-				})
+				}); err != nil {
+					return err
+				}
+				a.state.mark(config.MilestoneAPIReady, a.clock.Now())
+				return nil
 			}})
 		what := "kubeadm join (worker)"
 		if c.Node.Role == config.RoleControlPlane {
@@ -192,7 +196,7 @@ func (a *Agent) plan() ([]step, error) {
 	add(step{name: "ready", phase: config.PhaseDone, msg: "waiting for node " + c.Node.Name + " to be Ready", attempts: 1,
 		hint: "the node joined but is not Ready: check the pod network (`kubectl -n kube-system get pods -o wide`) and kubelet (`journalctl -u kubelet`)",
 		do: func(ctx context.Context) error {
-			return a.waitFor(ctx, "node "+c.Node.Name+" Ready", a.lim.WaitReady, func(ctx context.Context) error {
+			if err := a.waitFor(ctx, "node "+c.Node.Name+" Ready", a.lim.WaitReady, func(ctx context.Context) error {
 				out, err := h.Run(ctx, "kubectl", "--kubeconfig", kubeconfig, "get", "node", c.Node.Name,
 					"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 				if err != nil {
@@ -202,7 +206,11 @@ func (a *Agent) plan() ([]step, error) {
 					return fmt.Errorf("Ready is %q", s)
 				}
 				return nil
-			})
+			}); err != nil {
+				return err
+			}
+			a.state.mark(config.MilestoneNodeReady, a.clock.Now())
+			return nil
 		}})
 	return steps, nil
 }
@@ -247,8 +255,11 @@ func (a *Agent) initAttempt(ctx context.Context) error {
 	if err := a.prepareKubeadm(kubeadm.RoleInit); err != nil {
 		return err
 	}
-	_, err := h.Run(ctx, "kubeadm", "init", "--config", KubeadmConfig)
-	return err
+	if _, err := h.Run(ctx, "kubeadm", "init", "--config", KubeadmConfig); err != nil {
+		return err
+	}
+	a.state.mark(config.MilestoneAPIReady, a.clock.Now()) // kubeadm init waits for the API server
+	return nil
 }
 
 // finishInit completes an init whose control plane exists.
@@ -267,6 +278,7 @@ func (a *Agent) finishInit(ctx context.Context) error {
 	}); err != nil {
 		return permanent(fmt.Errorf("%w; kubeadm init was interrupted after starting the control plane and it does not come back. If no other node joined, run `kubeadm reset -f; rm %s` and reboot", err, StateFile))
 	}
+	a.state.mark(config.MilestoneAPIReady, a.clock.Now())
 	for _, phase := range [][]string{{"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"addon", "all"}} {
 		args := append(append([]string{"init", "phase"}, phase...), "--config", KubeadmConfig)
 		if _, err := h.Run(ctx, "kubeadm", args...); err != nil {

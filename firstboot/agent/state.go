@@ -29,9 +29,15 @@ const (
 // atomically after every change, so that a reboot at any point resumes at
 // the first step not done.
 type State struct {
-	Version int                   `json:"version"`
-	Node    string                `json:"node,omitempty"`
-	Steps   map[string]*StepState `json:"steps"`
+	Version int    `json:"version"`
+	Node    string `json:"node,omitempty"`
+	// FirstStart is when the agent first ran on this node; every status's
+	// elapsed counts from it, across reboots.
+	FirstStart time.Time             `json:"firstStart,omitzero"`
+	Steps      map[string]*StepState `json:"steps"`
+	// Milestones are when the agent first saw the moments named by
+	// config's Milestone constants.
+	Milestones map[string]time.Time `json:"milestones,omitempty"`
 }
 
 // StepState records one step. Started without Done means the agent stopped
@@ -54,6 +60,30 @@ func (s *State) step(name string) *StepState {
 		s.Steps[name] = st
 	}
 	return st
+}
+
+// mark records the first time the agent saw a milestone.
+func (s *State) mark(name string, now time.Time) {
+	if s.Milestones == nil {
+		s.Milestones = map[string]time.Time{}
+	}
+	if _, seen := s.Milestones[name]; !seen {
+		s.Milestones[name] = now.UTC()
+	}
+}
+
+// startedAt fills FirstStart, for a new state and for one an older agent
+// wrote without it (then the first step's start is the best guess).
+func (s *State) startedAt(now time.Time) {
+	if !s.FirstStart.IsZero() {
+		return
+	}
+	s.FirstStart = now.UTC()
+	for _, st := range s.Steps {
+		if !st.Started.IsZero() && st.Started.Before(s.FirstStart) {
+			s.FirstStart = st.Started
+		}
+	}
 }
 
 // done reports whether a step finished.

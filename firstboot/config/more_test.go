@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -152,13 +155,13 @@ func TestParseEncoding(t *testing.T) {
 }
 
 func TestStatusLine(t *testing.T) {
-	s := config.Status{Node: "m1", Phase: config.PhaseInit, Message: "kubeadm init", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s := config.Status{Node: "m1", Phase: config.PhaseInit, Message: "kubeadm init", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Elapsed: 97.25}
 	line := s.StatusLine()
-	if want := `KILN-STATUS {"node":"m1","phase":"init","message":"kubeadm init","time":"2026-01-02T03:04:05Z"}`; line != want {
+	if want := `KILN-STATUS {"node":"m1","phase":"init","message":"kubeadm init","time":"2026-01-02T03:04:05Z","elapsed":97.25}`; line != want {
 		t.Errorf("StatusLine() = %q, want %q", line, want)
 	}
 	got, ok, err := config.ParseStatusLine("[   12.345678] " + line + "\r\n")
-	if !ok || err != nil || got != s {
+	if !ok || err != nil || !reflect.DeepEqual(got, s) {
 		t.Errorf("ParseStatusLine = %+v, %v, %v", got, ok, err)
 	}
 	if _, ok, _ := config.ParseStatusLine("Started kubelet.service"); ok {
@@ -252,4 +255,64 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed the document")
 		}
 	})
+}
+
+func TestSeconds(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want float64
+	}{
+		{0, 0},
+		{1500 * time.Millisecond, 1.5},
+		{41*time.Second + 123456789, 41.123},
+		{2*time.Hour + 500*time.Microsecond, 7200.001},
+		{-3 * time.Second, 0},
+	} {
+		if got := config.Seconds(c.d); got != c.want {
+			t.Errorf("Seconds(%s) = %v, want %v", c.d, got, c.want)
+		}
+	}
+}
+
+func TestFinalStatusRoundTrips(t *testing.T) {
+	s := config.Status{Node: "w1", Phase: config.PhaseDone, Message: "ready: node w1 is a Ready worker", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Elapsed: 130.5,
+		Timings:    []config.StepTiming{{Step: "images", Phase: config.PhaseHost, Start: 12, End: 53.25, Seconds: 41.25, Attempts: 1}},
+		Milestones: map[string]float64{config.MilestoneAPIReady: 60, config.MilestoneNodeReady: 130.5}}
+	got, ok, err := config.ParseStatusLine(s.StatusLine())
+	if !ok || err != nil || !reflect.DeepEqual(got, s) {
+		t.Errorf("ParseStatusLine(%s) = %+v, %v, %v", s.StatusLine(), got, ok, err)
+	}
+}
+
+// TestDocStatusExamples decodes every JSON example of docs/metadata.md's
+// status channel strictly into a Status, so the documented fields are the
+// real ones.
+func TestDocStatusExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metadata.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Status channel\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d JSON examples in the status channel section, want the status and the final status", len(blocks))
+	}
+	for _, b := range blocks {
+		dec := json.NewDecoder(strings.NewReader(b[1]))
+		dec.DisallowUnknownFields()
+		var s config.Status
+		if err := dec.Decode(&s); err != nil {
+			t.Errorf("example %s: %v", b[1], err)
+			continue
+		}
+		if s.Node == "" || s.Time.IsZero() || s.Elapsed == 0 {
+			t.Errorf("example %s lacks node, time or elapsed", b[1])
+		}
+		for _, st := range s.Timings {
+			if st.Start+st.Seconds-st.End > 0.0005 || st.End-st.Start-st.Seconds > 0.0005 {
+				t.Errorf("example timing %+v: seconds is not end - start", st)
+			}
+		}
+	}
 }

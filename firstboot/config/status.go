@@ -16,6 +16,50 @@ type Status struct {
 	Message string    `json:"message,omitempty"`
 	Error   string    `json:"error,omitempty"` // set only in PhaseFailed
 	Time    time.Time `json:"time"`
+	// Elapsed is the seconds since the agent first started on this node,
+	// to the millisecond. The start is kept in the agent's state, so it
+	// counts across reboots (and the time the machine was down).
+	Elapsed float64 `json:"elapsed"`
+	// Timings, set only in the final PhaseDone status, say when each step
+	// of first boot ran, in the order of the plan.
+	Timings []StepTiming `json:"timings,omitempty"`
+	// Milestones, set only in the final PhaseDone status, say when the
+	// agent first saw a moment (MilestoneAPIReady, MilestoneNodeReady), in
+	// seconds since the agent first started.
+	Milestones map[string]float64 `json:"milestones,omitempty"`
+}
+
+// StepTiming is when one step ran: Start and End in seconds since the
+// agent first started, Seconds the difference. A step retried (or resumed
+// after a reboot) counts from its first attempt to its success; Attempts
+// says how many it took.
+type StepTiming struct {
+	Step     string  `json:"step"`
+	Phase    Phase   `json:"phase"`
+	Start    float64 `json:"start"`
+	End      float64 `json:"end"`
+	Seconds  float64 `json:"seconds"`
+	Attempts int     `json:"attempts,omitempty"`
+}
+
+// The milestones a node reports.
+const (
+	// MilestoneAPIReady is when the node first saw the cluster's API
+	// server answer: on the first control plane when kubeadm init (which
+	// waits for it) returned, on the others when the control-plane
+	// endpoint's /healthz answered before kubeadm join.
+	MilestoneAPIReady = "api-ready"
+	// MilestoneNodeReady is when the node's Ready condition was first True.
+	MilestoneNodeReady = "node-ready"
+)
+
+// Seconds renders d as status seconds: to the millisecond, never negative
+// (a wall clock stepped back by time sync gives 0, not a negative time).
+func Seconds(d time.Duration) float64 {
+	if d < 0 {
+		return 0
+	}
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
 }
 
 // Phase is a step of first boot. A node goes through them in the order
