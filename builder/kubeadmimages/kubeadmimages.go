@@ -3,6 +3,7 @@ package kubeadmimages
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kiln-build/kiln/firstboot/kubeadm"
 )
@@ -115,4 +116,10 @@ func WithVersions(kubernetesVersion, repository string, vs Versions) Images {
 		Pause:             repository + "/pause:" + vs.Pause,
 		Etcd:              repository + "/etcd:" + vs.Etcd,
 	}
+}
+
+// IsPause reports whether ref names kubeadm's pause image (REPOSITORY/pause:TAG).
+func IsPause(ref string) bool {
+	i := strings.LastIndex(ref, "/pause:")
+	return i > 0 && !strings.Contains(ref, "@")
 }
