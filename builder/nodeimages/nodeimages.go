@@ -29,6 +29,19 @@ func KubeadmVersion(pkgs []lock.Package) (string, error) {
 	return "", &spec.Error{Field: "kubernetes", Msg: "kiln derives the images from the locked kubeadm's version, but the package set has no kubeadm (add it to packages)"}
 }
 
+// ForLock derives the set for a profile and its lock (the locked kubeadm's version); nil,
+// nil for a profile without a kubernetes section.
+func ForLock(p *spec.Profile, l *lock.Lock) (*imageset.Set, error) {
+	if p.Kubernetes == nil {
+		return nil, nil
+	}
+	v, err := KubeadmVersion(l.Packages)
+	if err != nil {
+		return nil, err
+	}
+	return Derive(p.Kubernetes, v)
+}
+
 // Defaults returns the references kiln-firstboot runs for the load balancers and pod
 // networks when the image says nothing else.
 func Defaults() map[string]string {
