@@ -10,6 +10,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/spec"
 	"github.com/kiln-build/kiln/firstboot/imageset"
+	"github.com/kiln-build/kiln/profiles"
 )
 
 func k8s(mut func(k *spec.Kubernetes)) *spec.Kubernetes {
@@ -190,5 +191,38 @@ func TestKubeadmVersion(t *testing.T) {
 	var se *spec.Error
 	if !errors.As(err, &se) || se.Field != "kubernetes" {
 		t.Errorf("KubeadmVersion(no kubeadm) error = %v, want a *spec.Error on kubernetes", err)
+	}
+}
+
+// The built-in Kubernetes profiles list no image by hand: kiln derives kubeadm's images
+// for their kubeadm pin, both load-balancer modes and both pod networks.
+func TestBuiltinKubernetesProfilesDeriveTheirImages(t *testing.T) {
+	for _, name := range []string{"rocky9-k8s", "centos-stream9-k8s"} {
+		t.Run(name, func(t *testing.T) {
+			p, err := spec.Load(name, spec.LoadOptions{Builtin: profiles.FS()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Images) != 0 || p.Kubernetes == nil {
+				t.Fatalf("images = %v, kubernetes = %v: want no hand-copied images and a kubernetes section", p.Images, p.Kubernetes)
+			}
+			var version string
+			for _, s := range p.Packages {
+				if v, ok := strings.CutPrefix(s, "kubeadm-"); ok {
+					version = "v" + v
+				}
+			}
+			set, err := Derive(p.Kubernetes, version)
+			if err != nil {
+				t.Fatalf("Derive(%s): %v", version, err)
+			}
+			if len(set.Images) != len(imageset.Names()) {
+				t.Errorf("%d images derived, want all %d: %v", len(set.Images), len(imageset.Names()), set.Images)
+			}
+			preload, pull := Sources(p, set)
+			if len(pull) != 0 || len(preload) != len(set.Images) {
+				t.Errorf("preload %d, pull %q: want every image preloaded", len(preload), pull)
+			}
+		})
 	}
 }
