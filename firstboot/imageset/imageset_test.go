@@ -83,3 +83,24 @@ func TestNamesCoverEveryModeAndCNI(t *testing.T) {
 		t.Error("LoadBalancerImages(external) is known, want unknown: it runs no image")
 	}
 }
+
+// The example of docs/metadata.md is a valid image set.
+func TestDocExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metadata.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(doc), "### The image set:")
+	_, rest, _ = strings.Cut(rest, "```json\n")
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("docs/metadata.md has no JSON example under ### The image set")
+	}
+	s, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Images) != 11 || s.Kubeadm.Etcd == nil || s.Ref(HAProxy) != "kiln.test/haproxy:2.6.12" {
+		t.Errorf("example parsed as %+v", s)
+	}
+}
