@@ -39,12 +39,14 @@ import (
 	"github.com/kiln-build/kiln/builder/format/vmdk"
 	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
+	"github.com/kiln-build/kiln/builder/nodeimages"
 	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
 // Options are the build's inputs.
@@ -92,6 +94,16 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		return nil, errors.New("build needs a profile and its lock")
 	}
 	if err := l.Check(p, "the lock", p.Name); err != nil {
+		return nil, err
+	}
+	// Every image first boot needs is preloaded or allowed to be pulled: checked before
+	// any work, so a build cannot make an image that needs a registry by accident.
+	set, err := nodeimages.ForLock(p, l)
+	if err != nil {
+		return nil, err
+	}
+	preload, pull := nodeimages.Sources(p, set)
+	if err := nodeimages.Check(preload, l.ImageDigest); err != nil {
 		return nil, err
 	}
 	if os.Geteuid() != 0 {
@@ -184,16 +196,36 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	var bootRes boot.Result
 	if err := run("customize", func() error {
 		pinned := map[string]string{}
-		for _, im := range p.Images {
-			if pinned[im.Ref] = l.ImageDigest(im.Ref); pinned[im.Ref] == "" {
-				return fmt.Errorf("images: the lock pins no digest for %s; run `kiln lock` again", im.Ref)
+		for _, src := range preload {
+			if d := l.ImageDigest(src.Ref); d != "" {
+				pinned[src.Ref] = d
 			}
 		}
-		if err := images.Stage(ctx, p.Images, root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned}); err != nil {
+		if err := images.Stage(ctx, nodeimages.Images(preload), root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned}); err != nil {
 			return err
 		}
+		sandbox := ""
+		if set != nil || len(preload) > 0 {
+			if set == nil {
+				set = &imageset.Set{APIVersion: imageset.APIVersion, Kind: imageset.Kind}
+			} else {
+				sandbox = nodeimages.SandboxImage(set)
+			}
+			set.Pull = pull
+			set.Preloaded = []imageset.Preloaded{}
+			for _, src := range preload {
+				set.Preloaded = append(set.Preloaded, imageset.Preloaded{Ref: src.Ref, Digest: pinned[src.Ref], File: images.FileName(src.Ref)})
+			}
+			data, err := set.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := writeFile(filepath.Join(root, imageset.Path), data, sde); err != nil {
+				return err
+			}
+		}
 		return customize.Apply(ctx, customize.Options{Root: root, Profile: p, RootUUID: rec.RootUUID, ESPUUID: rec.ESPUUID,
-			Firstboot: o.Firstboot, ModTime: sde, Run: inChroot})
+			Firstboot: o.Firstboot, ModTime: sde, Run: inChroot, SandboxImage: sandbox})
 	}); err != nil {
 		return nil, err
 	}

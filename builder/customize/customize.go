@@ -40,6 +40,10 @@ type Options struct {
 	Firstboot string // host path of the kiln-firstboot binary
 	ModTime   time.Time
 	Run       Runner
+	// SandboxImage is containerd's sandbox_image: kubeadm's pause image, which the
+	// build derived and preloaded. Empty means a pause image of the profile's images,
+	// or the default in assets.
+	SandboxImage string
 }
 
 // FirstbootPath is where the agent lives in the image.
@@ -231,10 +235,14 @@ func writeContainerd(o Options) error {
 		return nil
 	}
 	cfg := assets.ContainerdConfig
+	sandbox := o.SandboxImage
 	for _, im := range o.Profile.Images {
-		if strings.Contains(im.Ref, "/pause:") {
-			cfg = sandboxLine.ReplaceAll(cfg, []byte(`  sandbox_image = "`+im.Ref+`"`))
+		if sandbox == "" && strings.Contains(im.Ref, "/pause:") {
+			sandbox = im.Ref
 		}
+	}
+	if sandbox != "" {
+		cfg = sandboxLine.ReplaceAll(cfg, []byte(`  sandbox_image = "`+sandbox+`"`))
 	}
 	return writeTreeFile(o, "/etc/containerd/config.toml", cfg, 0o644, 0, 0)
 }

@@ -174,3 +174,24 @@ func TestUsersAndRelabelUseTheImagesTools(t *testing.T) {
 		t.Errorf("sudoers: %q", b)
 	}
 }
+
+// The build's derived pause image (kubeadm's) wins over a pause image of images[]: the
+// sandbox containerd runs must be the one kubeadm expects.
+func TestContainerdSandboxIsTheDerivedPause(t *testing.T) {
+	for _, tc := range []struct{ name, sandbox, want string }{
+		{"derived", "registry.k8s.io/pause:3.10.1", `sandbox_image = "registry.k8s.io/pause:3.10.1"`},
+		{"from images[]", "", `sandbox_image = "registry.k8s.io/pause:3.9"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := tree(t)
+			o := Options{Root: root, Profile: profile(), SandboxImage: tc.sandbox}
+			if err := writeContainerd(o); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(filepath.Join(root, "etc/containerd/config.toml"))
+			if !strings.Contains(string(got), tc.want) {
+				t.Errorf("config.toml:\n%s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}

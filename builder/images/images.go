@@ -51,30 +51,37 @@ type Options struct {
 // the image it holds; for a reference, the digest of the image manifest
 // its registry serves for the platform. `kiln lock` records them.
 func Pin(ctx context.Context, imgs []spec.Image, o Options) ([]string, error) {
-	if o.Platform.OS == "" {
-		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
-	}
 	out := make([]string, len(imgs))
 	for i, im := range imgs {
-		var d v1.Hash
-		var err error
-		if im.Archive != "" {
-			var img v1.Image
-			if img, err = tarball.ImageFromPath(im.Archive, nil); err == nil {
-				d, err = img.Digest()
-			}
-		} else {
-			var img v1.Image
-			if img, err = remoteImage(ctx, im.Ref, o); err == nil {
-				d, err = img.Digest()
-			}
-		}
+		d, err := PinOne(ctx, im, o)
 		if err != nil {
 			return nil, fmt.Errorf("images[%d] (%s): %w", i, im.Ref, err)
 		}
-		out[i] = d.String()
+		out[i] = d
 	}
 	return out, nil
+}
+
+// PinOne is Pin for one image.
+func PinOne(ctx context.Context, im spec.Image, o Options) (string, error) {
+	if o.Platform.OS == "" {
+		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	var img v1.Image
+	var err error
+	if im.Archive != "" {
+		img, err = tarball.ImageFromPath(im.Archive, nil)
+	} else {
+		img, err = remoteImage(ctx, im.Ref, o)
+	}
+	if err != nil {
+		return "", err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
 }
 
 func remoteImage(ctx context.Context, ref string, o Options) (v1.Image, error) {

@@ -28,6 +28,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/kiln-build/kiln/builder/boot/kilninit"
+	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
 // Report is what Image found.
@@ -43,6 +44,9 @@ type Report struct {
 	Packages   []string    `json:"packages"`
 	// Record is the build record the image carries, if any.
 	Record json.RawMessage `json:"record,omitempty"`
+	// Images are the container images preloaded under /var/lib/kiln/images, with the
+	// digests the image set (/usr/lib/kiln/images.json) records for them.
+	Images []imageset.Preloaded `json:"images"`
 }
 
 // Partition is one GPT entry.
@@ -141,6 +145,9 @@ func Image(ctx context.Context, path string) (*Report, error) {
 	if rec, err := fs.cat(ctx, RecordPath); err == nil && json.Valid(rec) {
 		rep.Record = json.RawMessage(bytes.TrimSpace(rec))
 	}
+	set, _ := fs.cat(ctx, imageset.Path)
+	files, _ := fs.lsFiles(ctx, imagesDir)
+	rep.Images = preloaded(set, files)
 	rep.Kernels, _ = fs.ls(ctx, "/lib/modules")
 	if len(rep.Kernels) == 0 {
 		rep.Kernels, _ = fs.ls(ctx, "/usr/lib/modules")
@@ -150,6 +157,34 @@ func Image(ctx context.Context, path string) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// imagesDir is where kiln build stages the preloaded images (builder/images.Dir).
+const imagesDir = "/var/lib/kiln/images"
+
+// preloaded lists the archives under imagesDir, named as the image set records them
+// (reference and digest); an archive the set does not know (or an image without a set)
+// is listed by file name alone.
+func preloaded(setJSON []byte, files []string) []imageset.Preloaded {
+	byFile := map[string]imageset.Preloaded{}
+	if set, err := imageset.Parse(setJSON); err == nil {
+		for _, p := range set.Preloaded {
+			byFile[p.File] = p
+		}
+	}
+	out := []imageset.Preloaded{}
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".tar") {
+			continue
+		}
+		p, ok := byFile[f]
+		if !ok {
+			p = imageset.Preloaded{File: f}
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
+	return out
 }
 
 func (r *Report) partition(n int) Partition {
@@ -313,6 +348,16 @@ func (d debugfsTarget) cat(ctx context.Context, p string) ([]byte, error) {
 }
 
 func (d debugfsTarget) ls(ctx context.Context, dir string) ([]string, error) {
+	return d.list(ctx, dir, "04") // directories
+}
+
+// lsFiles lists the regular files of dir.
+func (d debugfsTarget) lsFiles(ctx context.Context, dir string) ([]string, error) {
+	return d.list(ctx, dir, "10")
+}
+
+// list returns the names in dir whose octal mode starts with kind, sorted.
+func (d debugfsTarget) list(ctx context.Context, dir, kind string) ([]string, error) {
 	out, err := d.run(ctx, "ls -p "+dir)
 	if err != nil {
 		return nil, err
@@ -321,7 +366,7 @@ func (d debugfsTarget) ls(ctx context.Context, dir string) ([]string, error) {
 	for _, l := range strings.Split(string(out), "\n") {
 		// ls -p prints /inode/mode/uid/gid/name/size/
 		f := strings.Split(l, "/")
-		if len(f) >= 6 && f[5] != "." && f[5] != ".." && strings.HasPrefix(f[2], "04") {
+		if len(f) >= 6 && f[5] != "." && f[5] != ".." && strings.HasPrefix(f[2], kind) {
 			names = append(names, f[5])
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/kiln-build/kiln/builder/images"
+	"github.com/kiln-build/kiln/builder/nodeimages"
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -92,22 +93,26 @@ func (f filelists) LoadFilelists(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Lock resolves the profile and pins its container images: what `kiln
-// lock` writes.
+// Lock resolves the profile and pins its container images: the profile's images[] and,
+// with a kubernetes section, every image derived from it and the resolved kubeadm that
+// kubernetes.pullAllowed leaves to first boot. That is what `kiln lock` writes.
 func Lock(ctx context.Context, p *spec.Profile, o Options) (*lock.Lock, error) {
 	res, err := Resolve(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
 	l := lock.New(p, res.Packages)
-	if len(p.Images) > 0 {
-		pins, err := images.Pin(ctx, p.Images, images.Options{})
+	set, err := nodeimages.ForLock(p, l)
+	if err != nil {
+		return nil, err
+	}
+	preload, _ := nodeimages.Sources(p, set)
+	for _, s := range preload {
+		d, err := images.PinOne(ctx, s.Image, images.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("pinning images: %w", err)
+			return nil, fmt.Errorf("pinning images: %s (%s): %w", s.Field, s.Ref, err)
 		}
-		for i, im := range p.Images {
-			l.Images = append(l.Images, lock.Image{Ref: im.Ref, Digest: pins[i]})
-		}
+		l.Images = append(l.Images, lock.Image{Ref: s.Ref, Digest: d})
 	}
 	return l, nil
 }

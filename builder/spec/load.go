@@ -237,7 +237,39 @@ func merge(parent, child *Profile) *Profile {
 	set(&m.OVA.Network, child.OVA.Network)
 	m.OVA.ExtraConfig = mergeMap(parent.OVA.ExtraConfig, child.OVA.ExtraConfig)
 	m.Images = mergeKeyed(parent.Images, child.Images, func(i Image) string { return i.Ref })
+	m.Kubernetes = mergeKubernetes(parent.Kubernetes, child.Kubernetes)
 	return &m
+}
+
+// mergeKubernetes: the child's lists replace the parent's when set (an empty list
+// too: cni: [] builds for no pod network), image overrides merge by name.
+func mergeKubernetes(p, c *Kubernetes) *Kubernetes {
+	if p == nil || c == nil {
+		if c != nil {
+			p = c
+		}
+		if p == nil {
+			return nil
+		}
+		k := *p
+		k.Images = mergeMap(p.Images, nil)
+		return &k
+	}
+	k := *p
+	if c.LoadBalancers != nil {
+		k.LoadBalancers = c.LoadBalancers
+	}
+	if c.CNI != nil {
+		k.CNI = c.CNI
+	}
+	if c.ImageRepository != "" {
+		k.ImageRepository = c.ImageRepository
+	}
+	if c.PullAllowed != nil {
+		k.PullAllowed = c.PullAllowed
+	}
+	k.Images = mergeMap(p.Images, c.Images)
+	return &k
 }
 
 func mergeKeyed[T any](parent, child []T, key func(T) string) []T {

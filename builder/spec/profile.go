@@ -1,5 +1,7 @@
 package spec
 
+import "strings"
+
 // APIVersion and Kind identify a kiln profile document.
 const (
 	APIVersion = "kiln/v1"
@@ -38,6 +40,9 @@ type Profile struct {
 	Outputs []string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
 	OVA     OVA      `yaml:"ova,omitempty" json:"ova,omitempty"`
 	Images  []Image  `yaml:"images,omitempty" json:"images,omitempty"`
+	// Kubernetes, when set, makes kiln derive the images first boot runs
+	// from the locked kubeadm, the load-balancer modes and the pod networks.
+	Kubernetes *Kubernetes `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
 
 	// source is the file this profile was read from ("" for built-ins
 	// read from memory); chain lists it and its ancestors, child first.
@@ -138,6 +143,34 @@ type OVA struct {
 type Image struct {
 	Ref     string `yaml:"ref" json:"ref"`
 	Archive string `yaml:"archive,omitempty" json:"archive,omitempty"`
+}
+
+// Kubernetes says which images first boot needs, so kiln derives them (kubeadm's for
+// the locked kubeadm version, the load balancers', the pod networks') instead of a
+// hand-copied list. Images overrides any derived reference by name (imageset names:
+// haproxy, etcd, flannel, ...); the profile's images[] can give an archive for any
+// reference. PullAllowed names what first boot may pull instead: exact references, or
+// prefixes ending in "/".
+type Kubernetes struct {
+	LoadBalancers   []string          `yaml:"loadBalancers,omitempty" json:"loadBalancers,omitempty"`
+	CNI             []string          `yaml:"cni,omitempty" json:"cni,omitempty"`
+	ImageRepository string            `yaml:"imageRepository,omitempty" json:"imageRepository,omitempty"`
+	Images          map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
+	PullAllowed     []string          `yaml:"pullAllowed,omitempty" json:"pullAllowed,omitempty"`
+}
+
+// PullAllows reports whether ref is one first boot may pull: it equals an entry of
+// PullAllowed or starts with an entry that ends in "/".
+func (k *Kubernetes) PullAllows(ref string) bool {
+	if k == nil {
+		return false
+	}
+	for _, a := range k.PullAllowed {
+		if ref == a || strings.HasSuffix(a, "/") && strings.HasPrefix(ref, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Source returns the file the profile was loaded from, or "" for a profile

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
 // Defaults applied by ApplyDefaults.
@@ -17,6 +19,10 @@ const (
 	DefaultDiskSize  = Size(20 << 30)
 	DefaultFirmware  = "hybrid"
 	DefaultInitramfs = "kiln"
+	// The kubernetes section's defaults: the seed's topology (DESIGN decision 7).
+	DefaultLoadBalancer    = imageset.LBKeepalivedHAProxy
+	DefaultCNI             = imageset.CNIFlannel
+	DefaultImageRepository = "registry.k8s.io"
 )
 
 // Outputs kiln can write, in the order it writes them.
@@ -54,6 +60,17 @@ func (p *Profile) ApplyDefaults() {
 	if p.OVA.Network == "" {
 		p.OVA.Network = "VM Network"
 	}
+	if k := p.Kubernetes; k != nil {
+		if k.LoadBalancers == nil {
+			k.LoadBalancers = []string{DefaultLoadBalancer}
+		}
+		if k.CNI == nil {
+			k.CNI = []string{DefaultCNI}
+		}
+		if k.ImageRepository == "" {
+			k.ImageRepository = DefaultImageRepository
+		}
+	}
 }
 
 var (
@@ -70,6 +87,7 @@ var (
 	guestOSRE        = regexp.MustCompile(`^[A-Za-z0-9_]+Guest$`)
 	sshKeyRE         = regexp.MustCompile(`^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
 	serialSettingsRE = regexp.MustCompile(`^[0-9]+([noe][5-8]?r?)?$`)
+	registryPathRE   = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 	imageRefRE       = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 )
 
@@ -100,6 +118,7 @@ func (p *Profile) Validate() error {
 	}
 	checkGlobs(v, "exclude", p.Exclude)
 	p.validateImage(v)
+	p.validateKubernetes(v)
 	return v.err()
 }
 
@@ -265,6 +284,87 @@ func (p *Profile) validateImage(v *validator) {
 		}
 		refs[im.Ref] = true
 	}
+}
+
+func (p *Profile) validateKubernetes(v *validator) {
+	k := p.Kubernetes
+	if k == nil {
+		return
+	}
+	oneOf := func(field string, list, allowed []string, what string) {
+		seen := map[string]bool{}
+		for i, x := range list {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			if !slices.Contains(allowed, x) {
+				v.add(f, "%q is not %s (want %s)", x, what, strings.Join(allowed, " or "))
+			} else if seen[x] {
+				v.add(f, "%q is listed twice", x)
+			}
+			seen[x] = true
+		}
+	}
+	oneOf("kubernetes.loadBalancers", k.LoadBalancers, imageset.LoadBalancers, "a load-balancer mode with images")
+	oneOf("kubernetes.cni", k.CNI, imageset.CNIs, "a pod network kiln installs")
+	if !registryPathRE.MatchString(k.ImageRepository) {
+		v.add("kubernetes.imageRepository", "%q is not a registry path (want e.g. registry.k8s.io or kiln.test/k8s)", k.ImageRepository)
+	}
+	names := imageset.Names()
+	for _, n := range sortedKeys(k.Images) {
+		f, ref := "kubernetes.images."+n, k.Images[n]
+		if !slices.Contains(names, n) {
+			msg := fmt.Sprintf("%q is not an image kiln derives (want one of %s)", n, strings.Join(names, ", "))
+			if s := closest(n, names); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			v.add(f, "%s", msg)
+			continue
+		}
+		if !imageRefRE.MatchString(ref) {
+			v.add(f, "%q is not an image reference (want e.g. kiln.test/haproxy:2.6.12)", ref)
+			continue
+		}
+		// kubeadm appends the fixed names etcd and coredns to a repository of its
+		// configuration, so only such references can be asked of it.
+		if n == imageset.Etcd || n == imageset.CoreDNS {
+			repo, tag, ok := SplitKubeadmImage(ref, n)
+			if !ok || tag == "" {
+				v.add(f, "%q: kubeadm can only be given REPOSITORY/%s:TAG (no digest)", ref, n)
+			} else if n == imageset.CoreDNS && repo == DefaultImageRepository {
+				v.add(f, "%q: kubeadm reads %s/coredns as %s/coredns/coredns; write that", ref, repo, repo)
+			}
+		}
+	}
+	for i, a := range k.PullAllowed {
+		prefix := strings.TrimSuffix(a, "/")
+		if strings.HasSuffix(a, "/") && registryPathRE.MatchString(prefix) || !strings.HasSuffix(a, "/") && imageRefRE.MatchString(a) {
+			continue
+		}
+		v.add(fmt.Sprintf("kubernetes.pullAllowed[%d]", i), "%q is neither an image reference nor a registry prefix ending in / (want e.g. registry.k8s.io/ or kiln.test/haproxy:2.6.12)", a)
+	}
+}
+
+// SplitKubeadmImage splits REPOSITORY/NAME:TAG, the form kubeadm builds its etcd and
+// CoreDNS references in; ok is false for another name, a digest or no tag.
+func SplitKubeadmImage(ref, name string) (repo, tag string, ok bool) {
+	if strings.Contains(ref, "@") {
+		return "", "", false
+	}
+	i := strings.LastIndex(ref, "/"+name+":")
+	if i <= 0 {
+		return "", "", false
+	}
+	return ref[:i], ref[i+len(name)+2:], true
+}
+
+// closest returns the name nearest to s when it looks like a typo of it.
+func closest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
 }
 
 func checkGlobs(v *validator, field string, globs []string) {

@@ -12,10 +12,12 @@ func newInspectCommand() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
-		Short: "Show what is in an image: partitions, filesystems, kernel, packages, build record",
+		Short: "Show what is in an image: partitions, filesystems, kernel, packages, images, build record",
 		Long: `Inspect reads a raw, qcow2, VMDK or OVA image back: the partition table, the root
-and EFI filesystems, the kernels, the packages the image's own rpmdb lists, and the
-build record kiln baked in. It uses qemu-img (for non-raw images), debugfs and rpm.`,
+and EFI filesystems, the kernels, the packages the image's own rpmdb lists, the
+container images preloaded under /var/lib/kiln/images with their digests (from
+/usr/lib/kiln/images.json), and the build record kiln baked in. It uses qemu-img
+(for non-raw images), debugfs and rpm.`,
 		Example: `  kiln inspect out/node.qcow2
   kiln inspect out/node.ova -o json | jq .packages`,
 		Args: cobra.ExactArgs(1),
@@ -44,6 +46,22 @@ build record kiln baked in. It uses qemu-img (for non-raw images), debugfs and r
 			}
 			fmt.Fprintf(w, "kernels:  %v\n", r.Kernels)
 			fmt.Fprintf(w, "packages: %d (kiln inspect -o json lists them)\n", len(r.Packages))
+			if len(r.Images) > 0 {
+				fmt.Fprintf(w, "images:   %d preloaded\n", len(r.Images))
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  REF\tDIGEST")
+				for _, im := range r.Images {
+					ref, digest := im.Ref, im.Digest
+					if ref == "" {
+						ref = im.File
+					}
+					if digest == "" {
+						digest = "-"
+					}
+					fmt.Fprintf(tw, "  %s\t%s\n", ref, digest)
+				}
+				tw.Flush()
+			}
 			if len(r.Record) > 0 {
 				fmt.Fprintf(w, "build record:\n%s\n", r.Record)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/host"
+	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
 // Platform is where the node's metadata comes from. It has the method set of
@@ -175,6 +176,9 @@ type Agent struct {
 	n      nodeFacts
 	// runStart is when this run began (the metadata step's start).
 	runStart time.Time
+	// images is the image set the image was built with (imageset.Path); nil
+	// means the defaults of lb and cni and kubeadm's own images.
+	images *imageset.Set
 }
 
 // nodeFacts are what the plan derives from the metadata and the machine.

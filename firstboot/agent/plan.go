@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/firstboot/cni"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/host"
+	"github.com/kiln-build/kiln/firstboot/imageset"
 	"github.com/kiln-build/kiln/firstboot/kubeadm"
 	"github.com/kiln-build/kiln/firstboot/lb"
 )
@@ -36,6 +37,11 @@ const (
 func (a *Agent) plan() ([]step, error) {
 	c := a.cfg
 	n := &a.n
+	set, err := imageset.Read(a.opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("the image's container image set: %w", err)
+	}
+	a.images = set
 	n.bootstrap = c.Node.Role == config.RoleControlPlane && c.Cluster.ControlPlane.Peers[0].Name == c.Node.Name
 	n.iface = c.Node.Network.Interface
 	if n.iface == "" {
@@ -115,6 +121,11 @@ func (a *Agent) plan() ([]step, error) {
 	})
 	hostStep("containerd", "starting containerd", func(ctx context.Context) error { return h.EnableNow(ctx, "containerd") })
 	hostStep("images", "importing the preloaded container images", h.ImportImages)
+	if set != nil && len(set.Aliases) > 0 {
+		hostStep("image-names", "naming preloaded images as kubeadm asks for them", func(ctx context.Context) error {
+			return h.TagImages(ctx, set.Aliases)
+		})
+	}
 	hostStep("kubelet", "enabling kubelet", func(ctx context.Context) error { return h.EnableNow(ctx, "kubelet") })
 	add(step{name: "kubeadm-version", phase: config.PhaseHost, msg: "checking kubeadm is " + c.Cluster.KubernetesVersion,
 		hint: "boot an image built for Kubernetes " + c.Cluster.KubernetesVersion + ", or fix cluster.kubernetesVersion",
@@ -153,7 +164,7 @@ func (a *Agent) plan() ([]step, error) {
 		if c.Cluster.CNI != config.CNINone {
 			add(step{name: "cni", phase: config.PhaseCNI, msg: "applying the " + string(c.Cluster.CNI) + " pod network", attempts: 1,
 				do: func(ctx context.Context) error {
-					m, err := cni.Manifest(cni.Plugin(c.Cluster.CNI), c.Cluster.Networking.PodSubnet)
+					m, err := cni.ManifestWith(cni.Plugin(c.Cluster.CNI), c.Cluster.Networking.PodSubnet, a.cniImages())
 					if err != nil {
 						return permanent(err)
 					}
@@ -378,7 +389,46 @@ func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 	for _, t := range c.Node.Taints {
 		p.Taints = append(p.Taints, kubeadm.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
+	if set := a.images; set != nil {
+		// kubeadm must ask for the images the build preloaded.
+		if r := set.Kubeadm.ImageRepository; r != "" && r != defaultImageRepository {
+			p.ImageRepository = r
+		}
+		if o := set.Kubeadm.Etcd; o != nil {
+			p.EtcdImage = kubeadm.ImageMeta{Repository: o.ImageRepository, Tag: o.ImageTag}
+		}
+		if o := set.Kubeadm.DNS; o != nil {
+			p.DNSImage = kubeadm.ImageMeta{Repository: o.ImageRepository, Tag: o.ImageTag}
+		}
+	}
 	return p
+}
+
+// defaultImageRepository is kubeadm's: left out of the configuration.
+const defaultImageRepository = "registry.k8s.io"
+
+// lbImages are the static pods' images: the image set's, else lb's defaults.
+func (a *Agent) lbImages() lb.Images {
+	im := lb.DefaultImages()
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{{&im.HAProxy, imageset.HAProxy}, {&im.Keepalived, imageset.Keepalived}, {&im.KubeVIP, imageset.KubeVIP}} {
+		if r := a.images.Ref(f.name); r != "" {
+			*f.dst = r
+		}
+	}
+	return im
+}
+
+// cniImages are the pod network's images: the image set's; empty fields keep cni's
+// defaults.
+func (a *Agent) cniImages() cni.ImageRefs {
+	s := a.images
+	return cni.ImageRefs{
+		Flannel: s.Ref(imageset.Flannel), FlannelCNIPlugin: s.Ref(imageset.FlannelCNIPlugin),
+		CalicoCNI: s.Ref(imageset.CalicoCNI), CalicoNode: s.Ref(imageset.CalicoNode), CalicoKubeControllers: s.Ref(imageset.CalicoKubeControllers),
+	}
 }
 
 // writePKI puts the cluster's CAs and service-account keys where kubeadm
@@ -423,7 +473,7 @@ func (a *Agent) writeLoadBalancer(initializing bool) error {
 		Self:            c.Node.Name,
 		VirtualRouterID: c.Cluster.LoadBalancer.VirtualRouterID,
 		AuthPass:        c.Cluster.LoadBalancer.AuthPass,
-		Images:          lb.DefaultImages(),
+		Images:          a.lbImages(),
 	}
 	for _, peer := range c.Cluster.ControlPlane.Peers {
 		p.Peers = append(p.Peers, lb.Peer{Name: peer.Name, Address: peer.Address})

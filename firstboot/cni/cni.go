@@ -48,30 +48,54 @@ const (
 	CalicoVersion  = "v3.31.7"
 )
 
+// ImageRefs are the container images the manifests run. The image build may give others
+// (it writes them into /usr/lib/kiln/images.json); an empty field means the pinned default.
+type ImageRefs struct {
+	Flannel, FlannelCNIPlugin                    string
+	CalicoCNI, CalicoNode, CalicoKubeControllers string
+}
+
+// DefaultImageRefs returns the images kiln pins for each plugin's release.
+func DefaultImageRefs() ImageRefs {
+	return ImageRefs{
+		Flannel:               "ghcr.io/flannel-io/flannel:" + FlannelVersion,
+		FlannelCNIPlugin:      "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3",
+		CalicoCNI:             "quay.io/calico/cni:" + CalicoVersion,
+		CalicoNode:            "quay.io/calico/node:" + CalicoVersion,
+		CalicoKubeControllers: "quay.io/calico/kube-controllers:" + CalicoVersion,
+	}
+}
+
+// withDefaults fills the empty fields from DefaultImageRefs.
+func (r ImageRefs) withDefaults() ImageRefs {
+	d := DefaultImageRefs()
+	for _, f := range []struct {
+		dst *string
+		def string
+	}{
+		{&r.Flannel, d.Flannel}, {&r.FlannelCNIPlugin, d.FlannelCNIPlugin},
+		{&r.CalicoCNI, d.CalicoCNI}, {&r.CalicoNode, d.CalicoNode}, {&r.CalicoKubeControllers, d.CalicoKubeControllers},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.def
+		}
+	}
+	return r
+}
+
 type flannelImages struct{ Flannel, CNIPlugin string }
 
 type calicoImages struct{ CNI, Node, KubeControllers string }
 
-var (
-	flannel = flannelImages{
-		Flannel:   "ghcr.io/flannel-io/flannel:" + FlannelVersion,
-		CNIPlugin: "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3",
-	}
-	calico = calicoImages{
-		CNI:             "quay.io/calico/cni:" + CalicoVersion,
-		Node:            "quay.io/calico/node:" + CalicoVersion,
-		KubeControllers: "quay.io/calico/kube-controllers:" + CalicoVersion,
-	}
-)
-
-// Images returns the container images plugin runs, sorted, for preloading.
+// Images returns the container images plugin runs by default, sorted, for preloading.
 func Images(plugin Plugin) ([]string, error) {
+	d := DefaultImageRefs()
 	var images []string
 	switch plugin {
 	case Flannel:
-		images = []string{flannel.Flannel, flannel.CNIPlugin}
+		images = []string{d.Flannel, d.FlannelCNIPlugin}
 	case Calico:
-		images = []string{calico.CNI, calico.Node, calico.KubeControllers}
+		images = []string{d.CalicoCNI, d.CalicoNode, d.CalicoKubeControllers}
 	default:
 		return nil, unknown(plugin)
 	}
@@ -84,8 +108,14 @@ func unknown(plugin Plugin) error {
 }
 
 // Manifest returns the multi-document YAML that installs plugin with the pod network
-// podSubnet, which must equal kubeadm's networking.podSubnet.
+// podSubnet, which must equal kubeadm's networking.podSubnet, running the default images.
 func Manifest(plugin Plugin, podSubnet string) ([]byte, error) {
+	return ManifestWith(plugin, podSubnet, ImageRefs{})
+}
+
+// ManifestWith is Manifest running the images refs names (empty fields: the defaults).
+func ManifestWith(plugin Plugin, podSubnet string, refs ImageRefs) ([]byte, error) {
+	refs = refs.withDefaults()
 	pfx, err := netip.ParsePrefix(podSubnet)
 	if err != nil || !pfx.Addr().Is4() || pfx.Masked() != pfx {
 		return nil, fmt.Errorf("%w: podSubnet %q is not an IPv4 CIDR such as 10.244.0.0/16", ErrInvalidParams, podSubnet)
@@ -102,7 +132,7 @@ func Manifest(plugin Plugin, podSubnet string) ([]byte, error) {
 		data = struct {
 			Version, PodSubnet string
 			Images             flannelImages
-		}{FlannelVersion, pfx.String(), flannel}
+		}{FlannelVersion, pfx.String(), flannelImages{refs.Flannel, refs.FlannelCNIPlugin}}
 	case Calico:
 		// Calico allocates addresses in /26 blocks.
 		if pfx.Bits() > 26 {
@@ -114,7 +144,7 @@ func Manifest(plugin Plugin, podSubnet string) ([]byte, error) {
 			Images             calicoImages
 			CRDs               []crd
 			Bindings           []string
-		}{CalicoVersion, pfx.String(), calico, calicoCRDs, []string{"calico-node", "calico-cni-plugin", "calico-kube-controllers"}}
+		}{CalicoVersion, pfx.String(), calicoImages{refs.CalicoCNI, refs.CalicoNode, refs.CalicoKubeControllers}, calicoCRDs, []string{"calico-node", "calico-cni-plugin", "calico-kube-controllers"}}
 	default:
 		return nil, unknown(plugin)
 	}

@@ -258,3 +258,26 @@ func manifestcheck(t *testing.T) string {
 	t.Helper()
 	return reftest.Built(t, "manifestcheck-v1.34.4")
 }
+
+// An image the build chose (e.g. an internal mirror) replaces the default in every place
+// the manifest runs it; the fields left empty keep the defaults.
+func TestManifestWithRunsTheGivenImages(t *testing.T) {
+	for _, tc := range []struct {
+		plugin       Plugin
+		refs         ImageRefs
+		want, absent string
+		kept         string
+	}{
+		{Flannel, ImageRefs{Flannel: "kiln.test/flannel:v0.28.9"}, "image: kiln.test/flannel:v0.28.9", "image: " + DefaultImageRefs().Flannel, DefaultImageRefs().FlannelCNIPlugin},
+		{Calico, ImageRefs{CalicoNode: "kiln.test/calico/node:v3.31.7"}, "image: kiln.test/calico/node:v3.31.7", "image: " + DefaultImageRefs().CalicoNode, DefaultImageRefs().CalicoCNI},
+	} {
+		data, err := ManifestWith(tc.plugin, "10.244.0.0/16", tc.refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		if !strings.Contains(s, tc.want) || strings.Contains(s, tc.absent) || !strings.Contains(s, tc.kept) {
+			t.Errorf("ManifestWith(%s, %+v): want %q, no %q, and %q kept", tc.plugin, tc.refs, tc.want, tc.absent, tc.kept)
+		}
+	}
+}

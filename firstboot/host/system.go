@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/kiln-build/kiln/firstboot/config"
@@ -243,6 +244,23 @@ func (h *Host) ImportImages(ctx context.Context) error {
 			continue
 		}
 		if _, err := h.Run(ctx, "ctr", "-n", "k8s.io", "images", "import", path.Join(ImagesDir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TagImages gives imported images the further names aliases maps them from
+// (NAME -> preloaded reference), in containerd's k8s.io namespace, in name
+// order: kubeadm names some images itself and must find them by that name.
+func (h *Host) TagImages(ctx context.Context, aliases map[string]string) error {
+	names := make([]string, 0, len(aliases))
+	for n := range aliases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := h.Run(ctx, "ctr", "-n", "k8s.io", "images", "tag", "--force", aliases[n], n); err != nil {
 			return err
 		}
 	}

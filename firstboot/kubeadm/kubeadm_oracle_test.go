@@ -171,3 +171,28 @@ func TestKubeadmJoinDryRun(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeadmListsTheOverriddenImages: with the etcd and CoreDNS images and the image
+// repository the image build chose, kubeadm asks for exactly those references (what the
+// build preloaded), per API version.
+func TestKubeadmListsTheOverriddenImages(t *testing.T) {
+	for _, version := range []string{v1beta3Version, v1beta4Version} {
+		bin := kubeadmBinary(t, version)
+		t.Run(version, func(t *testing.T) {
+			p := cluster(version, RoleInit)
+			p.ImageRepository = "kiln.test/k8s"
+			p.EtcdImage = ImageMeta{Repository: "kiln.test/etcd-mirror", Tag: "3.6.5-0"}
+			p.DNSImage = ImageMeta{Repository: "registry.k8s.io/coredns", Tag: "v1.12.4"}
+			out, err := kubeadm(t, bin, "config", "images", "list", "--config", writeConfig(t, p))
+			if err != nil {
+				t.Fatalf("kubeadm %s config images list: %v\n%s", version, err, out)
+			}
+			for _, want := range []string{"kiln.test/k8s/kube-apiserver:" + version, "kiln.test/k8s/pause:",
+				"kiln.test/etcd-mirror/etcd:3.6.5-0", "registry.k8s.io/coredns/coredns:v1.12.4"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("kubeadm lists:\n%s\nwant %s", out, want)
+				}
+			}
+		})
+	}
+}

@@ -78,6 +78,9 @@ type Params struct {
 	CertificateKey string
 	// ImageRepository overrides registry.k8s.io for the control-plane images.
 	ImageRepository string
+	// EtcdImage and DNSImage override the repository (to which kubeadm appends "etcd" or
+	// "coredns") and the tag of the local etcd's and CoreDNS's images; zero means kubeadm's.
+	EtcdImage, DNSImage ImageMeta
 	// NodeLabels become the kubelet's --node-labels.
 	NodeLabels map[string]string
 	// KubeletExtraArgs are extra kubelet flags, without the leading "--".
@@ -101,6 +104,11 @@ type Params struct {
 	DiscoveryTimeout time.Duration
 }
 
+// ImageMeta is kubeadm's ImageMeta: an image repository and tag.
+type ImageMeta struct {
+	Repository, Tag string
+}
+
 // Taint is a node taint.
 type Taint struct {
 	Key    string
@@ -117,6 +125,7 @@ var (
 	phaseRE     = regexp.MustCompile(`^[a-z0-9][-a-z0-9/]*$`)
 	labelKeyRE  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 	labelValRE  = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
+	tagRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	repoRE      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?$`)
 	proxyModes  = map[string]bool{"iptables": true, "ipvs": true, "nftables": true}
 	taintEffect = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
@@ -263,6 +272,14 @@ func normalize(p Params) (normalized, error) {
 	}
 	if p.ImageRepository != "" && !repoRE.MatchString(p.ImageRepository) {
 		return n, invalid("imageRepository", "%q is not a registry path", p.ImageRepository)
+	}
+	for field, m := range map[string]ImageMeta{"etcdImage": p.EtcdImage, "dnsImage": p.DNSImage} {
+		if m.Repository != "" && !repoRE.MatchString(m.Repository) {
+			return n, invalid(field+".repository", "%q is not a registry path", m.Repository)
+		}
+		if m.Tag != "" && !tagRE.MatchString(m.Tag) {
+			return n, invalid(field+".tag", "%q is not an image tag", m.Tag)
+		}
 	}
 	return n, nil
 }

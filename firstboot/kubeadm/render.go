@@ -115,8 +115,26 @@ type clusterConfiguration struct {
 	KubernetesVersion    string     `yaml:"kubernetesVersion"`
 	ControlPlaneEndpoint string     `yaml:"controlPlaneEndpoint"`
 	ImageRepository      string     `yaml:"imageRepository,omitempty"`
+	Etcd                 *etcd      `yaml:"etcd,omitempty"`
+	DNS                  *imageMeta `yaml:"dns,omitempty"`
 	Networking           networking `yaml:"networking"`
 	APIServer            apiServer  `yaml:"apiServer"`
+}
+
+type etcd struct {
+	Local imageMeta `yaml:"local"`
+}
+
+type imageMeta struct {
+	ImageRepository string `yaml:"imageRepository,omitempty"`
+	ImageTag        string `yaml:"imageTag,omitempty"`
+}
+
+func (m ImageMeta) yaml() *imageMeta {
+	if m == (ImageMeta{}) {
+		return nil
+	}
+	return &imageMeta{ImageRepository: m.Repository, ImageTag: m.Tag}
 }
 
 type networking struct {
@@ -201,6 +219,10 @@ func (n normalized) clusterConfiguration() clusterConfiguration {
 		Networking:           networking{PodSubnet: n.PodSubnet, ServiceSubnet: n.ServiceSubnet, DNSDomain: n.DNSDomain},
 		APIServer:            apiServer{CertSANs: n.certSANs()},
 	}
+	if m := n.EtcdImage.yaml(); m != nil {
+		c.Etcd = &etcd{Local: *m}
+	}
+	c.DNS = n.DNSImage.yaml()
 	if !n.v1beta4() {
 		c.APIServer.TimeoutForControlPlane = duration(n.ControlPlaneTimeout)
 	}

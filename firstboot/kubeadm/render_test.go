@@ -325,3 +325,40 @@ func TestRenderDefaults(t *testing.T) {
 		t.Error("KubeProxyConfiguration written without a ProxyMode")
 	}
 }
+
+func TestRenderImageOverrides(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		etcd, dns  ImageMeta
+		want, none []string
+	}{
+		{"none", ImageMeta{}, ImageMeta{}, nil, []string{"etcd:", "dns:"}},
+		{"etcd and dns", ImageMeta{"kiln.test/k8s", "3.6.5-0"}, ImageMeta{"registry.k8s.io/coredns", "v1.12.4"},
+			[]string{"etcd:\n  local:\n    imageRepository: kiln.test/k8s\n    imageTag: 3.6.5-0\n",
+				"dns:\n  imageRepository: registry.k8s.io/coredns\n  imageTag: v1.12.4\n"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := cluster(v1beta4Version, RoleInit)
+			p.EtcdImage, p.DNSImage = tc.etcd, tc.dns
+			out, err := Render(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("Render() lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.none {
+				if strings.Contains(string(out), w) {
+					t.Errorf("Render() has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	p := cluster(v1beta4Version, RoleInit)
+	p.EtcdImage.Tag = "3.6.5:0"
+	if _, err := Render(p); !errors.Is(err, ErrInvalidParams) || !strings.Contains(err.Error(), "etcdImage.tag") {
+		t.Errorf("Render(bad etcd tag) error = %v, want one naming etcdImage.tag", err)
+	}
+}

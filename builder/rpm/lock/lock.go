@@ -130,7 +130,9 @@ func InputsDigest(p *spec.Profile) string {
 		Exclude  []string    `json:"exclude"`
 		Weak     bool        `json:"installWeakDeps"`
 		Images   []string    `json:"images,omitempty"`
-	}{Arch: p.Arch, Packages: sorted(p.Packages), Exclude: sorted(p.Exclude), Weak: p.WeakDeps()}
+		// The kubernetes section decides the derived images the lock pins.
+		Kubernetes *spec.Kubernetes `json:"kubernetes,omitempty"`
+	}{Arch: p.Arch, Packages: sorted(p.Packages), Exclude: sorted(p.Exclude), Weak: p.WeakDeps(), Kubernetes: p.Kubernetes}
 	for _, im := range p.Images {
 		in.Images = append(in.Images, im.Ref)
 	}
@@ -163,7 +165,7 @@ type StaleError struct {
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("%s is stale: the profile's repos, packages or excludes changed since it was written; run `kiln lock %s` to refresh it", e.File, e.Profile)
+	return fmt.Sprintf("%s is stale: the profile's repos, packages, excludes, images or kubernetes section changed since it was written; run `kiln lock %s` to refresh it", e.File, e.Profile)
 }
 
 // Check reports a *StaleError when the lock was made from other inputs
