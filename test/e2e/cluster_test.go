@@ -346,7 +346,7 @@ func writeImagesProfile(t *testing.T, path string, in clusterInputs) {
 	if err != nil {
 		t.Fatalf("E2E_IMAGES: %v", err)
 	}
-	var b strings.Builder
+	var b, overrides strings.Builder
 	fmt.Fprintf(&b, "apiVersion: kiln/v1\nkind: Profile\nname: kiln-cluster\nextends: %s\nimages:\n", in.Profile)
 	for _, l := range strings.Split(strings.TrimSpace(string(idx)), "\n") {
 		f := strings.Fields(l)
@@ -354,7 +354,15 @@ func writeImagesProfile(t *testing.T, path string, in clusterInputs) {
 			t.Fatalf("%s/index.txt: %q is not REF FILE [DIGEST]", in.Images, l)
 		}
 		fmt.Fprintf(&b, "  - ref: %s\n    archive: %s\n", f[0], filepath.Join(in.Images, f[1]))
+		// The load balancer's images are made from Debian's packages and
+		// named as such; the profile says to run them.
+		for _, name := range []string{"haproxy", "keepalived"} {
+			if strings.Contains(f[0], "/"+name+":") {
+				fmt.Fprintf(&overrides, "    %s: %s\n", name, f[0])
+			}
+		}
 	}
+	fmt.Fprintf(&b, "kubernetes:\n  loadBalancers: [keepalived-haproxy]\n  cni: [flannel]\n  images:\n%s", overrides.String())
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
