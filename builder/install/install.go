@@ -47,7 +47,7 @@ type Options struct {
 
 // Report says what happened.
 type Report struct {
-	Tools     []string // NEVRAs unpacked into the tools tree
+	Tools     []string // NEVRAs unpacked into the tools tree, in unpack order
 	Installed []string // NEVRAs the image's rpmdb lists afterwards, sorted
 }
 
@@ -255,13 +255,21 @@ func UnmaskKernelInstall(root string) error {
 	return nil
 }
 
+// orderReq is a requirement as rpm orders by it.
+type orderReq struct {
+	name string
+	pre  bool // needed by %pre or %post (or a legacy PreReq)
+}
+
 type pkgInfo struct {
 	nevra    string
 	name     string
 	path     string
 	provides []string
 	requires []string
+	ordering []orderReq // the requires rpm orders by
 	files    []string
+	symlinks []string // the files that are symlinks
 }
 
 func readHeaders(in []Package) ([]*pkgInfo, error) {
@@ -293,13 +301,24 @@ func readHeaders(in []Package) ([]*pkgInfo, error) {
 				continue
 			}
 			info.requires = append(info.requires, d.Name)
+			// As rpm's tsort (order.c, addRelation): dependencies of
+			// %pretrans and %posttrans, and config() ones, say nothing
+			// about order; those of %pre and %post are the strong ones.
+			if d.Sense&(header.SensePreTrans|header.SensePostTrans|header.SenseConfig) == 0 {
+				info.ordering = append(info.ordering, orderReq{d.Name, d.Pre})
+			}
 		}
 		base, _ := h.Header.Strings(header.TagBaseNames)
 		dirs, _ := h.Header.Strings(header.TagDirNames)
 		idx, _ := h.Header.Uint32s(header.TagDirIndexes)
+		modes, _ := h.Header.Uint16s(header.TagFileModes)
 		for i, b := range base {
 			if i < len(idx) && int(idx[i]) < len(dirs) {
-				info.files = append(info.files, dirs[idx[i]]+b)
+				f := dirs[idx[i]] + b
+				info.files = append(info.files, f)
+				if i < len(modes) && modes[i]&0o170000 == 0o120000 {
+					info.symlinks = append(info.symlinks, f)
+				}
 			}
 		}
 		out = append(out, info)
@@ -307,11 +326,12 @@ func readHeaders(in []Package) ([]*pkgInfo, error) {
 	return out, nil
 }
 
-// toolsClosure is "rpm" and everything it requires, among the locked
-// packages. Rich dependencies are skipped: rpm's own runtime needs are
-// plain ones in every distribution kiln targets.
-func toolsClosure(pkgs []*pkgInfo) ([]*pkgInfo, error) {
-	byCap := map[string]*pkgInfo{}
+// capabilities maps what the locked packages provide (names, provides,
+// file paths) to the package providing it, the first one in lock order.
+type capabilities map[string]*pkgInfo
+
+func indexCapabilities(pkgs []*pkgInfo) capabilities {
+	byCap := capabilities{}
 	for _, p := range pkgs {
 		byCap[p.name] = p
 		for _, c := range p.provides {
@@ -325,12 +345,32 @@ func toolsClosure(pkgs []*pkgInfo) ([]*pkgInfo, error) {
 			}
 		}
 	}
+	return byCap
+}
+
+// provider returns the package satisfying the plain requirement r.
+func (c capabilities) provider(r string) (*pkgInfo, bool) {
+	q, ok := c[r]
+	if !ok && strings.HasPrefix(r, "/") {
+		// A file dependency through a symlinked directory
+		// (/bin/sh provided as /usr/bin/sh).
+		q, ok = c[path.Join("/usr", r)]
+	}
+	return q, ok
+}
+
+// toolsClosure is "rpm" and everything it requires, among the locked
+// packages, in the order they must be unpacked (unpackOrder). Rich
+// dependencies are skipped: rpm's own runtime needs are plain ones in
+// every distribution kiln targets.
+func toolsClosure(pkgs []*pkgInfo) ([]*pkgInfo, error) {
+	byCap := indexCapabilities(pkgs)
 	root, ok := byCap["rpm"]
 	if !ok {
 		return nil, errors.New(`the locked packages have no "rpm": kiln installs with the target's own rpm, so add rpm to the profile's packages`)
 	}
 	seen := map[*pkgInfo]bool{}
-	var order []*pkgInfo
+	var closure []*pkgInfo
 	queue := []*pkgInfo{root}
 	for len(queue) > 0 {
 		p := queue[0]
@@ -339,21 +379,178 @@ func toolsClosure(pkgs []*pkgInfo) ([]*pkgInfo, error) {
 			continue
 		}
 		seen[p] = true
-		order = append(order, p)
+		closure = append(closure, p)
 		for _, r := range p.requires {
-			q, ok := byCap[r]
-			if !ok && strings.HasPrefix(r, "/") {
-				// A file dependency through a symlinked directory
-				// (/bin/sh provided as /usr/bin/sh).
-				q, ok = byCap[path.Join("/usr", r)]
-			}
-			if ok && !seen[q] {
+			if q, ok := byCap.provider(r); ok && !seen[q] {
 				queue = append(queue, q)
 			}
 		}
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i].nevra < order[j].nevra })
-	return order, nil
+	return unpackOrder(closure), nil
+}
+
+// unpackOrder orders packages as rpm orders a transaction, so that
+// unpacking them one after another builds the tree rpm would: a package
+// comes after the packages it requires (rpm's tsort), and after any package
+// shipping a symlink its files live under. The second rule is what rpm gets
+// from its dependencies and an unpack cannot do without: on EL7 /lib64 is
+// filesystem's symlink to usr/lib64, and glibc's /lib64/libc.so.6 unpacked
+// first would make /lib64 a directory filesystem's symlink cannot replace.
+//
+// Requirement loops (common: glibc, bash and the libraries between) are
+// broken as rpm breaks them: plain requirements are dropped before those
+// of %pre and %post scriptlets, symlink rules never; ties go by NEVRA, so
+// the order is deterministic.
+func unpackOrder(pkgs []*pkgInfo) []*pkgInfo {
+	pkgs = append([]*pkgInfo(nil), pkgs...)
+	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].nevra < pkgs[j].nevra })
+	in := map[*pkgInfo]bool{}
+	for _, p := range pkgs {
+		in[p] = true
+	}
+	byCap := indexCapabilities(pkgs)
+	links := map[string]*pkgInfo{}
+	for _, p := range pkgs {
+		for _, l := range p.symlinks {
+			if _, ok := links[l]; !ok {
+				links[l] = p
+			}
+		}
+	}
+	// Edge strengths, strongest first; a loop is broken by dropping the
+	// weakest edges.
+	const (
+		symlinkEdge = iota
+		preEdge
+		plainEdge
+		edgeKinds
+	)
+	before := map[*pkgInfo]map[*pkgInfo]int{} // what must come first, how strongly
+	after := map[*pkgInfo][]*pkgInfo{}
+	for _, p := range pkgs {
+		before[p] = map[*pkgInfo]int{}
+	}
+	add := func(first, then *pkgInfo, kind int) {
+		if first == then || !in[first] {
+			return
+		}
+		k, ok := before[then][first]
+		if !ok {
+			after[first] = append(after[first], then)
+		}
+		if !ok || kind < k {
+			before[then][first] = kind
+		}
+	}
+	for _, p := range pkgs {
+		for _, f := range p.files {
+			for d := path.Dir(f); d != "/" && d != "."; d = path.Dir(d) {
+				if q, ok := links[d]; ok {
+					add(q, p, symlinkEdge)
+				}
+			}
+		}
+		for _, r := range p.ordering {
+			if q, ok := byCap.provider(r.name); ok {
+				kind := plainEdge
+				if r.pre {
+					kind = preEdge
+				}
+				add(q, p, kind)
+			}
+		}
+	}
+	scc := components(pkgs, after)
+	// score counts the edges still to be satisfied, by kind; ok is false
+	// when one comes from outside p's loop, which must be placed first.
+	score := func(p *pkgInfo) (s [edgeKinds]int, ok bool) {
+		for q, k := range before[p] {
+			if scc[q] != scc[p] {
+				return s, false
+			}
+			s[k]++
+		}
+		return s, true
+	}
+	less := func(a, b [edgeKinds]int) bool {
+		for k := range a {
+			if a[k] != b[k] {
+				return a[k] < b[k]
+			}
+		}
+		return false
+	}
+	placed := map[*pkgInfo]bool{}
+	var order []*pkgInfo
+	for len(order) < len(pkgs) {
+		// The first unplaced package, by NEVRA, with nothing left to
+		// come before it; if every one left is held up by a loop, the
+		// loop member with the weakest edges left.
+		var pick *pkgInfo
+		var best [edgeKinds]int
+		for _, p := range pkgs {
+			if placed[p] {
+				continue
+			}
+			s, ok := score(p)
+			if !ok {
+				continue
+			}
+			if pick == nil || less(s, best) {
+				pick, best = p, s
+			}
+			if s == [edgeKinds]int{} {
+				break
+			}
+		}
+		placed[pick] = true
+		order = append(order, pick)
+		for _, q := range after[pick] {
+			delete(before[q], pick)
+		}
+	}
+	return order
+}
+
+// components numbers the strongly connected components of the graph
+// (Tarjan's algorithm): packages with the same number are in one loop.
+func components(pkgs []*pkgInfo, after map[*pkgInfo][]*pkgInfo) map[*pkgInfo]int {
+	index, low := map[*pkgInfo]int{}, map[*pkgInfo]int{}
+	onStack := map[*pkgInfo]bool{}
+	var stack []*pkgInfo
+	comp := map[*pkgInfo]int{}
+	var visit func(p *pkgInfo)
+	visit = func(p *pkgInfo) {
+		index[p], low[p] = len(index), len(index)
+		stack = append(stack, p)
+		onStack[p] = true
+		for _, q := range after[p] {
+			if _, seen := index[q]; !seen {
+				visit(q)
+				low[p] = min(low[p], low[q])
+			} else if onStack[q] {
+				low[p] = min(low[p], index[q])
+			}
+		}
+		if low[p] == index[p] {
+			n := len(comp)
+			for {
+				q := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[q] = false
+				comp[q] = n
+				if q == p {
+					break
+				}
+			}
+		}
+	}
+	for _, p := range pkgs {
+		if _, seen := index[p]; !seen {
+			visit(p)
+		}
+	}
+	return comp
 }
 
 func unpack(ctx context.Context, p *pkgInfo, dir string) error {

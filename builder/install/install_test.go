@@ -2,9 +2,11 @@ package install
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -96,5 +98,107 @@ func TestInstallNeedsRPMInTheSet(t *testing.T) {
 	_, err = Install(context.Background(), Options{Root: filepath.Join(work, "root"), Tools: filepath.Join(work, "tools"), Packages: []Package{{NEVRA: p.NEVRA(), Path: path}}})
 	if err == nil || !strings.Contains(err.Error(), `add rpm to the profile's packages`) {
 		t.Errorf("Install() = %v", err)
+	}
+}
+
+// TestToolsTreeOfRealCentOS7 unpacks the tools tree (rpm and what it
+// requires) from the real CentOS 7.9 packages in ../shared/el7-real. In
+// NEVRA order it failed: glibc's /lib64 files made /lib64 a directory
+// before filesystem could make it the symlink to usr/lib64.
+func TestToolsTreeOfRealCentOS7(t *testing.T) {
+	need(t)
+	dir := filepath.Join(reftest.Shared(t, "el7-real"), "centos-7.9.2009-base")
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.rpm"))
+	var in []Package
+	for _, p := range paths {
+		in = append(in, Package{NEVRA: strings.TrimSuffix(filepath.Base(p), ".rpm"), Path: p})
+	}
+	pkgs, err := readHeaders(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := toolsClosure(pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	for i, p := range tools {
+		at[p.name] = i
+	}
+	fs, ok := at["filesystem"]
+	if !ok {
+		t.Fatalf("filesystem is not in the tools closure %v", names(tools))
+	}
+	for _, p := range tools {
+		for _, f := range p.files {
+			for _, l := range []string{"/lib64/", "/lib/", "/bin/", "/sbin/"} {
+				if strings.HasPrefix(f, l) && at[p.name] < fs {
+					t.Errorf("%s (%s) comes before filesystem, which makes %s a symlink", p.nevra, f, l)
+				}
+			}
+		}
+	}
+	if at["setup"] > fs || at["glibc"] < fs {
+		t.Errorf("order %v: want setup, then filesystem, which requires it, then glibc", names(tools))
+	}
+	root := t.TempDir()
+	for _, p := range tools {
+		if err := unpack(context.Background(), p, root); err != nil {
+			t.Fatalf("unpacking %s in order %v: %v", p.nevra, names(tools), err)
+		}
+	}
+	for l, want := range map[string]string{"lib64": "usr/lib64", "bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"} {
+		if got, err := os.Readlink(filepath.Join(root, l)); err != nil || got != want {
+			t.Errorf("/%s -> %q, %v; want %s", l, got, err, want)
+		}
+	}
+	out, err := exec.Command("chroot", root, "rpm", "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "RPM version 4.11.3") {
+		t.Errorf("the tools tree's rpm --version: %v\n%s", err, out)
+	}
+
+	// The set has the problem: in NEVRA order the unpack fails.
+	byNEVRA := append([]*pkgInfo(nil), tools...)
+	sort.Slice(byNEVRA, func(i, j int) bool { return byNEVRA[i].nevra < byNEVRA[j].nevra })
+	naive := t.TempDir()
+	var naiveErr error
+	for _, p := range byNEVRA {
+		if naiveErr = unpack(context.Background(), p, naive); naiveErr != nil {
+			break
+		}
+	}
+	if naiveErr == nil {
+		t.Error("unpacking in NEVRA order worked: the test no longer shows the ordering problem")
+	}
+}
+
+func names(pkgs []*pkgInfo) []string {
+	var out []string
+	for _, p := range pkgs {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+func TestUnpackOrder(t *testing.T) {
+	pkgs := []*pkgInfo{
+		{nevra: "aaa-lib-1", name: "aaa-lib", files: []string{"/lib64/libaaa.so.1"}, ordering: []orderReq{{"libc.so.6", false}}},
+		{nevra: "bash-1", name: "bash", files: []string{"/usr/bin/bash"}, provides: []string{"/bin/sh"}, ordering: []orderReq{{"libc.so.6", true}}},
+		// filesystem's %posttrans needs /bin/sh: no ordering edge.
+		{nevra: "filesystem-1", name: "filesystem", files: []string{"/lib64", "/usr/lib64"}, symlinks: []string{"/lib64"}, ordering: []orderReq{{"setup", true}}},
+		{nevra: "glibc-1", name: "glibc", files: []string{"/lib64/libc.so.6"}, provides: []string{"libc.so.6"}, ordering: []orderReq{{"basesystem", true}, {"/bin/sh", false}}},
+		{nevra: "basesystem-1", name: "basesystem", ordering: []orderReq{{"filesystem", true}, {"setup", true}}},
+		{nevra: "setup-1", name: "setup", files: []string{"/etc/passwd"}},
+	}
+	want := "setup filesystem basesystem glibc aaa-lib bash"
+	// glibc and bash require each other: glibc's plain requirement is
+	// dropped, not bash's %post one; aaa-lib, outside the loop, waits for
+	// it although it sorts first.
+	for i := range 5 {
+		in := append([]*pkgInfo(nil), pkgs...)
+		rand.New(rand.NewPCG(uint64(i), 0)).Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
+		if got := strings.Join(names(unpackOrder(in)), " "); got != want {
+			t.Errorf("unpackOrder = %s, want %s", got, want)
+		}
 	}
 }

@@ -62,19 +62,11 @@ func Root(tb testing.TB) {
 func FindBuilt(name string) (string, error) {
 	dir := os.Getenv("KILN_KUBEADM_DIR")
 	if dir == "" {
-		wd, err := os.Getwd()
+		root, err := moduleRoot()
 		if err != nil {
 			return "", err
 		}
-		for dir = wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				return "", fmt.Errorf("no go.mod above %s", wd)
-			}
-		}
-		dir = filepath.Join(dir, "build", "tools")
+		dir = filepath.Join(root, "build", "tools")
 	}
 	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err != nil {
@@ -92,4 +84,36 @@ func Built(tb testing.TB, name string) string {
 		Missing(tb, "%s not built (run `make tools`): %v", name, err)
 	}
 	return bin
+}
+
+func moduleRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no go.mod above %s", wd)
+		}
+	}
+}
+
+// Shared returns the path of a directory of real vendor data kept beside
+// the project, at ../shared/name from the module root (el7-real,
+// el9-real-sample), which the repository must not hold; when it is
+// missing it skips the test, or fails it in CI, as Missing does.
+func Shared(tb testing.TB, name string) string {
+	tb.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(root), "shared", name)
+	if _, err := os.Stat(dir); err != nil {
+		Missing(tb, "real package data ../shared/%s: %v", name, err)
+	}
+	return dir
 }

@@ -180,10 +180,31 @@ func Fetch(ctx context.Context, items []Item, opts Options) ([]Result, error) {
 		}
 	}
 	if len(failed) > 0 {
-		return results, fmt.Errorf("fetching packages: %d of %d failed: %w", len(failed), len(items), errors.Join(failed...))
+		return results, &Error{Failed: failed, Total: len(items)}
 	}
 	return results, nil
 }
+
+// Error is what Fetch returns when packages failed: one error per failed
+// item, each naming its package and wrapping the reason (ErrChecksum,
+// ErrBadSignature...), so errors.Is sees them all. Its message is one
+// short line, the first failure and a count, whether one package failed
+// or a whole distribution was refused; Options.Progress has been told of
+// each failure as it happened.
+type Error struct {
+	Failed []error
+	Total  int // items asked for
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("fetching packages: %d of %d failed: %v", len(e.Failed), e.Total, e.Failed[0])
+	if n := len(e.Failed) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() []error { return e.Failed }
 
 type fetcher struct {
 	client   *download.Client

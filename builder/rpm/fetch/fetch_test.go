@@ -3,6 +3,7 @@ package fetch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -534,5 +535,41 @@ func TestStaleTempsAndUnsizedPackages(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("a fresh temp file (another process's download) was removed: %v", err)
+	}
+}
+
+// TestManyRefusalsMakeOneShortLine: a refused distribution is reported in
+// one line, not one per package joined together (issue 11: 52 KB on
+// stderr for 34 refused packages).
+func TestManyRefusalsMakeOneShortLine(t *testing.T) {
+	m := newMirror(t)
+	key := rpmtest.TestKey(t, "alpha")
+	var items []fetch.Item
+	for i := range 40 {
+		fix := hello(fmt.Sprintf("refused%02d", i))
+		b, err := fix.Build(rpmtest.Options{Key: key, Tamper: rpmtest.TamperHeaderDigest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg := fix.RepoPackage(b)
+		m.put(pkg, b)
+		items = append(items, fetch.Item{Package: pkg, BaseURLs: []string{m.base()}, Keys: key.PublicKeys(), GPGCheck: true})
+	}
+	_, err := fetch.Fetch(context.Background(), items, fetch.Options{CacheDir: t.TempDir(), Client: testClient(), Jobs: 1})
+	var fe *fetch.Error
+	if !errors.As(err, &fe) || len(fe.Failed) != 40 || fe.Total != 40 {
+		t.Fatalf("Fetch error = %#v, want a *fetch.Error with 40 failures", err)
+	}
+	if !errors.Is(err, fetch.ErrDigest) {
+		t.Errorf("errors.Is(%v, ErrDigest) = false", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || len(msg) > 300 || !strings.Contains(msg, "40 of 40 failed") || !strings.Contains(msg, "refused00") || !strings.Contains(msg, "and 39 more") {
+		t.Errorf("error message (%d bytes) = %q, want one short line naming the count and the first package", len(msg), msg)
+	}
+	for i, e := range fe.Failed {
+		if !strings.Contains(e.Error(), fmt.Sprintf("refused%02d", i)) {
+			t.Errorf("failure %d = %v, want it to name its package", i, e)
+		}
 	}
 }

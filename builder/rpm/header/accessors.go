@@ -105,13 +105,16 @@ const (
 	SenseLess         = 1 << 1
 	SenseGreater      = 1 << 2
 	SenseEqual        = 1 << 3
+	SensePostTrans    = 1 << 5
 	SensePreReq       = 1 << 6
+	SensePreTrans     = 1 << 7
 	SenseInterp       = 1 << 8
 	SenseScriptPre    = 1 << 9
 	SenseScriptPost   = 1 << 10
 	SenseScriptPreUn  = 1 << 11
 	SenseScriptPostUn = 1 << 12
 	SenseRPMLib       = 1 << 24
+	SenseConfig       = 1 << 28
 )
 
 // Dep is a dependency with rpm's raw sense flags kept.

@@ -4,7 +4,10 @@
 // signatures cover. It is written for hostile input: every count, offset,
 // type and alignment is checked as rpm checks them (with rpm's own size
 // limits), memory grows only with bytes actually read, and a truncated file
-// is a clear error, never a panic.
+// is a clear error, never a panic. As in rpm, the signature header may
+// carry entries after its region (signing services append tags there: Red
+// Hat's IMA file signatures on every RHEL 9 package), the main header may
+// not.
 //
 //	p, err := header.Read(f) // f is left at the start of the payload
 //	if err != nil {

@@ -77,8 +77,10 @@ func (k headerKind) String() string {
 
 // Parse reads one header from b, which must hold exactly the header (magic
 // included) and nothing after it. It applies the main header's limits.
-func Parse(b []byte) (*Header, error) {
-	h, err := readBlob(bytes.NewReader(b), kindMain)
+func Parse(b []byte) (*Header, error) { return parse(b, kindMain) }
+
+func parse(b []byte, kind headerKind) (*Header, error) {
+	h, err := readBlob(bytes.NewReader(b), kind)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +155,19 @@ func (h *Header) rawEntry(i uint32) Entry {
 	}
 }
 
-// index checks the index the way rpm's hdrblobVerifyRegion and
-// hdrblobVerifyInfo do, and records the entries.
+// index checks the index the way rpm checks a header it reads from a
+// package file (hdrblobVerifyRegion, hdrblobVerifyInfo) and then loads
+// (hdrblobImport), and records the entries.
+//
+// The two headers of a package have different region rules, as in rpm.
+// The main header's immutable region must cover all of it: rpm reads it
+// with exact_size set, so no entry can sit outside what the header digests
+// and signatures describe as the package. The signature header's region
+// may be followed by more entries ("dribbles"): a signature header is
+// covered by nothing, and tools that add to it after the build put their
+// tags after the region, as rpm's headerExport writes tags added to a
+// header read from a file (Red Hat's IMA file signatures, tag 274, on
+// every RHEL 9 package).
 func (h *Header) index(il uint32, kind headerKind) error {
 	dl := uint32(len(h.data))
 	first := uint32(0)
@@ -184,13 +197,16 @@ func (h *Header) index(il uint32, kind headerKind) error {
 		if ttag != want || ttype != TypeBin || tcount != 16 {
 			return fmt.Errorf("bad region trailer: tag %d type %d count %d", ttag, ttype, tcount)
 		}
-		if toff < 0 || toff%16 != 0 || toff/16 != int64(il) || e.Offset+16 != dl {
-			// Package files must have one region covering the whole header.
-			return fmt.Errorf("region covers %d of %d entries and %d of %d data bytes", toff/16, il, e.Offset+16, dl)
+		ril := toff / 16
+		if toff%16 != 0 || ril < 1 || ril > int64(il) {
+			return fmt.Errorf("bad region trailer: it claims %d bytes of index, the header has %d entries", toff, il)
+		}
+		rdl = e.Offset + 16
+		if kind == kindMain && (ril != int64(il) || rdl != dl) {
+			return fmt.Errorf("region covers %d of %d entries and %d of %d data bytes", ril, il, rdl, dl)
 		}
 		h.region = e.Tag
 		first = 1
-		rdl = e.Offset + 16
 	}
 	h.entries = make([]Entry, 0, il-first)
 	end := uint32(0)
@@ -206,11 +222,31 @@ func (h *Header) index(il uint32, kind headerKind) error {
 	for i := range h.sorted {
 		h.sorted[i] = i
 	}
-	sort.Slice(h.sorted, func(a, b int) bool { return h.entries[h.sorted[a]].Tag < h.entries[h.sorted[b]].Tag })
+	sort.SliceStable(h.sorted, func(a, b int) bool { return h.entries[h.sorted[a]].Tag < h.entries[h.sorted[b]].Tag })
 	for i := 1; i < len(h.sorted); i++ {
+		// rpm reads duplicates, but its readers disagree on which copy
+		// counts: signature checks take the first, the header it loads
+		// (and records in the rpmdb) the one after the region. kiln
+		// refuses the ambiguity.
 		if t := h.entries[h.sorted[i]].Tag; t == h.entries[h.sorted[i-1]].Tag {
 			return fmt.Errorf("tag %d appears twice", t)
 		}
+	}
+	// rpm's hdrblobImport lays the entries out again, in index order with
+	// only alignment padding, and refuses a header whose data store is not
+	// exactly that size: no gaps, no bytes that belong to no entry.
+	packed := uint64(0)
+	for _, e := range h.entries {
+		if sz := uint64(e.Type.size()); sz > 1 {
+			packed += (sz - packed%sz) % sz
+		}
+		packed += uint64(e.Length)
+	}
+	if h.region != 0 {
+		packed += 16
+	}
+	if packed != uint64(dl) {
+		return fmt.Errorf("entries account for %d of %d data bytes", packed, dl)
 	}
 	return nil
 }

@@ -297,7 +297,9 @@ func TestParse(t *testing.T) {
 		{"overlaps trailer", blob(true, []ent{{1000, 7, 0, 8}}, make([]byte, 4)), "region trailer"},
 		{"duplicate tag", blob(true, []ent{{1000, 7, 0, 1}, {1000, 7, 1, 1}}, make([]byte, 4)), "appears twice"},
 		{"low tag", blob(true, []ent{{62, 7, 0, 1}}, make([]byte, 4)), "below 100"},
-		{"trailing bytes", append(blob(true, []ent{{1000, 7, 0, 1}}, make([]byte, 4)), 0), "after the data store"},
+		{"trailing bytes", append(blob(true, []ent{{1000, 7, 0, 1}}, make([]byte, 1)), 0), "after the data store"},
+		{"gap between entries", blob(true, []ent{{1000, 7, 0, 1}, {1001, 7, 2, 1}}, make([]byte, 3)), "account for 18 of 19"},
+		{"bytes after the last entry", blob(false, []ent{{1000, 7, 0, 1}}, make([]byte, 2)), "account for 1 of 2"},
 		{"region count", func() []byte {
 			b := blob(true, []ent{{1000, 7, 0, 1}}, make([]byte, 4))
 			binary.BigEndian.PutUint32(b[16+12:], 15)
@@ -443,4 +445,95 @@ func FuzzReadHeader(f *testing.F) {
 		}
 		_ = hex.EncodeToString(p.Header.Bytes()[:8])
 	})
+}
+
+// TestReadsRealRHEL9Package reads a genuine RHEL 9 package, whose
+// signature header carries Red Hat's IMA file signatures (tag 274) after
+// its region, and compares what it finds with rpm's own reading.
+func TestReadsRealRHEL9Package(t *testing.T) {
+	rpm := reftest.Tool(t, "rpm")
+	path := filepath.Join(reftest.Shared(t, "el9-real-sample"), "apr-1.7.0-12.el9_3.x86_64.rpm")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := header.Read(f)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if p.Signature.Region() != header.TagHeaderSignatures || p.Header.Region() != header.TagHeaderImmutable {
+		t.Errorf("regions = %d, %d", p.Signature.Region(), p.Header.Region())
+	}
+	if last := p.Signature.Entries()[len(p.Signature.Entries())-1]; last.Tag != header.SigFileSignatures {
+		t.Errorf("last signature header entry is tag %d, want the appended IMA signatures (274)", last.Tag)
+	}
+	out, err := exec.Command(rpm, "-qp", "--nosignature", "--qf", `%{NEVRA}\n[%{FILESIGNATURES}\n]`, path).Output()
+	if err != nil {
+		t.Fatalf("rpm -qp: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	n, err := p.Header.NEVRA()
+	if err != nil || n.String() != lines[0] {
+		t.Errorf("NEVRA = %v, %v; rpm says %s", n, err, lines[0])
+	}
+	ima, err := p.Signature.Strings(header.SigFileSignatures)
+	if err != nil || strings.Join(ima, "\n") != strings.Join(lines[1:], "\n") {
+		t.Errorf("tag 274 = %d strings, %v; rpm's FILESIGNATURES has %d", len(ima), err, len(lines)-1)
+	}
+}
+
+// TestSignatureHeaderRegion checks rpm's region rules: entries may follow
+// the signature header's region, never the main header's.
+func TestSignatureHeaderRegion(t *testing.T) {
+	// A signature-header region holding SIZE (INT32) and an entry after
+	// it, as rpm writes a header it read with a tag put into it.
+	region := binary.BigEndian.AppendUint32(nil, 1234)
+	withAppended := func(off uint32, trailer []byte) []byte {
+		var b bytes.Buffer
+		b.Write([]byte{0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0})
+		d := append(append([]byte(nil), region...), trailer...)
+		d = append(d, "ima\x00sig\x00"...)
+		binary.Write(&b, binary.BigEndian, []uint32{3, uint32(len(d))})
+		binary.Write(&b, binary.BigEndian, []uint32{62, 7, 4, 16, 1000, 4, 0, 1, 274, 8, off, 2})
+		b.Write(d)
+		return b.Bytes()
+	}
+	trailer := func(tag uint32, ril int32) []byte {
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(
+			binary.BigEndian.AppendUint32(nil, tag), 7), uint32(-16*ril)), 16)
+	}
+	tests := []struct {
+		name    string
+		b       []byte
+		wantErr string
+	}{
+		{"entry after the region", withAppended(20, trailer(62, 2)), ""},
+		{"HEADERIMAGE trailer, as old packages have", withAppended(20, trailer(61, 2)), ""},
+		{"region claims every entry", withAppended(20, trailer(62, 3)), ""},
+		{"appended data inside the region", withAppended(0, trailer(62, 2)), "overlaps the previous"},
+		{"appended data in the trailer", withAppended(12, trailer(62, 2)), "region trailer"},
+		{"trailer claims more entries than the header has", withAppended(20, trailer(62, 4)), "bad region trailer"},
+		{"trailer claims no entries", withAppended(20, trailer(62, 0)), "bad region trailer"},
+		{"trailer of another region", withAppended(20, trailer(63, 2)), "bad region trailer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := header.ParseSignature(tt.b)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ParseSignature: %v", err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ParseSignature error = %v, want one containing %q", err, tt.wantErr)
+			}
+			// The main header's region must cover all of it.
+			main := bytes.Clone(tt.b)
+			binary.BigEndian.PutUint32(main[16:], 63)
+			binary.BigEndian.PutUint32(main[16+48+4:], 63) // the trailer
+			if _, err := header.Parse(main); err == nil {
+				t.Error("Parse accepted a main header with an entry after its region")
+			}
+		})
+	}
 }

@@ -69,6 +69,7 @@ const (
 	TagBuildHost         Tag = 1007
 	TagSize              Tag = 1009
 	TagLicense           Tag = 1014
+	TagPackager          Tag = 1015
 	TagGroup             Tag = 1016
 	TagURL               Tag = 1020
 	TagOS                Tag = 1021
@@ -143,6 +144,7 @@ const (
 	SigLongSize        Tag = 270  // 64-bit main header + payload size
 	SigLongArchiveSize Tag = 271  // 64-bit uncompressed payload size
 	SigSHA256          Tag = 273  // hex SHA-256 of the main header
+	SigFileSignatures  Tag = 274  // IMA file signatures, one string per file
 	SigOpenPGP         Tag = 278  // base64 OpenPGP signatures of the main header (rpm 6)
 	SigSHA3_256        Tag = 279  // hex SHA3-256 of the main header
 	SigSize            Tag = 1000 // main header + payload size

@@ -3,6 +3,7 @@ package payload
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"os"
@@ -221,5 +222,53 @@ func TestCapXattr(t *testing.T) {
 	}
 	if _, err := CapXattr("cap_flying=ep"); err == nil {
 		t.Error("unknown capability accepted")
+	}
+}
+
+// TestExtractsRealRHEL9Package unpacks a genuine RHEL 9 package (zstd
+// payload) and checks every file against the digests rpm lists for it.
+func TestExtractsRealRHEL9Package(t *testing.T) {
+	reftest.Root(t) // files are owned by root
+	rpm := reftest.Tool(t, "rpm")
+	path := filepath.Join(reftest.Shared(t, "el9-real-sample"), "apr-1.7.0-12.el9_3.x86_64.rpm")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pkg, err := header.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Extract(context.Background(), f, pkg.Header, dir, Options{}); err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	out, err := exec.Command(rpm, "-qp", "--nosignature", "--qf", `[%{FILENAMES}|%{FILEDIGESTS}|%{FILEMODES:perms}\n]`, path).Output()
+	if err != nil {
+		t.Fatalf("rpm -qp: %v", err)
+	}
+	files := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "|")
+		name, digest, perms := f[0], f[1], f[2]
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if perms[0] == '-' {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if sum := sha256.Sum256(b); err != nil || hex.EncodeToString(sum[:]) != digest {
+				t.Errorf("%s: sha256 %x, %v; rpm says %s", name, sum, err, digest)
+			}
+			files++
+		}
+		if got := fi.Mode().Perm().String()[1:]; got != perms[1:] {
+			t.Errorf("%s: mode %s, rpm says %s", name, got, perms)
+		}
+	}
+	if files == 0 {
+		t.Error("rpm lists no regular files")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -39,8 +40,33 @@ type Options struct {
 	// PayloadSignature also signs header+payload (signature tag 1002) in
 	// the modern layout, as rpm 4.14-4.16 did.
 	PayloadSignature bool
+	// Appended are tags added to the signature header after signing, laid
+	// out as rpm's headerExport writes tags put into a header it read from
+	// a package: index entries after the region's, data after the region
+	// trailer. Red Hat adds its IMA file signatures (tag 274) this way.
+	Appended []Tag
 	// Tamper breaks the result in one way, for negative tests.
 	Tamper Tamper
+}
+
+// Tag is one header entry for Options.Appended.
+type Tag struct {
+	Tag   header.Tag
+	Type  header.Type
+	Count uint32
+	Data  []byte // encoded as in a header: big endian, strings NUL-terminated
+}
+
+// IMASignatures is a signature-header tag 274 holding one string per
+// file, as Red Hat's signing service appends to every RHEL 9 package
+// (fake signature values: rpm checks them only when IMA is enforced).
+func IMASignatures(files int) Tag {
+	var d []byte
+	for i := range files {
+		d = append(d, fmt.Sprintf("030204%08x", i)...)
+		d = append(d, 0)
+	}
+	return Tag{Tag: header.SigFileSignatures, Type: header.TypeStringArray, Count: uint32(files), Data: d}
 }
 
 // Tamper is one deliberate corruption.
@@ -69,6 +95,25 @@ const (
 	TamperMD5
 	// TamperTruncate cuts the last 100 bytes off.
 	TamperTruncate
+	// TamperAppendedOverlap points the first appended tag's data into the
+	// region's data (with Appended).
+	TamperAppendedOverlap
+	// TamperAppendedTrailer points the first appended tag's data into the
+	// signature header's region trailer (with Appended).
+	TamperAppendedTrailer
+	// TamperAppendedGap leaves 8 bytes between the region trailer and the
+	// appended tags' data, bytes that belong to no entry (with Appended).
+	TamperAppendedGap
+	// TamperAppendedDuplicate appends a second SHA-256 header digest, a
+	// wrong one, after the signature header's region.
+	TamperAppendedDuplicate
+	// TamperRegionTrailer makes the signature header's region trailer
+	// claim one entry more than the header has.
+	TamperRegionTrailer
+	// TamperMainAppended appends a tag after the main header's immutable
+	// region, then digests and signs that header: only the region rule
+	// can refuse it.
+	TamperMainAppended
 )
 
 // resign replaces the signature header rpmpack wrote with one made here.
@@ -81,6 +126,9 @@ func resign(rpm []byte, opts Options) ([]byte, error) {
 	hdr := p.Header.Bytes()
 	if opts.Legacy {
 		hdr = encode(header.TagHeaderImmutable, entriesOf(p.Header, header.TagPayloadDigest, header.TagPayloadDigestAlgo))
+	}
+	if opts.Tamper == TamperMainAppended {
+		hdr = appendAfterRegion(hdr, []Tag{{Tag: header.TagPackager, Type: header.TypeString, Count: 1, Data: cstr("appended after signing")}}, 0)
 	}
 	payloadSize, err := p.Signature.Int(header.SigPayloadSize)
 	if err != nil {
@@ -126,6 +174,20 @@ func resign(rpm []byte, opts Options) ([]byte, error) {
 		}
 	}
 	sigh := encode(header.TagHeaderSignatures, sig)
+	appended := opts.Appended
+	if opts.Tamper == TamperAppendedDuplicate {
+		appended = append(appended, Tag{Tag: header.SigSHA256, Type: header.TypeString, Count: 1, Data: cstr(flipHex(sha256hex))})
+	}
+	if len(appended) > 0 {
+		gap := 0
+		if opts.Tamper == TamperAppendedGap {
+			gap = 8
+		}
+		sigh = appendAfterRegion(sigh, appended, gap)
+	}
+	if err := tamperSignatureRegion(sigh, opts.Tamper); err != nil {
+		return nil, err
+	}
 
 	var out bytes.Buffer
 	out.Write(rpm[:header.LeadSize])
@@ -159,6 +221,57 @@ func flipHex(s string) string {
 }
 
 func cstr(s string) []byte { return append([]byte(s), 0) }
+
+// appendAfterRegion adds tags to an encoded header the way rpm's
+// headerExport writes a header read from a file with tags put into it:
+// the region's index entries and data (trailer included) unchanged, the
+// new index entries after them, their data after the old data store,
+// integers aligned. gap bytes of padding, belonging to no entry, go
+// before the new data when a test asks for them.
+func appendAfterRegion(h []byte, tags []Tag, gap int) []byte {
+	il := int(binary.BigEndian.Uint32(h[8:]))
+	data := append([]byte(nil), h[16+16*il:]...)
+	data = append(data, make([]byte, gap)...)
+	var index []byte
+	for _, t := range tags {
+		if a := typeAlign[t.Type]; a > 0 && len(data)%a != 0 {
+			data = append(data, make([]byte, a-len(data)%a)...)
+		}
+		index = append(index, indexEntry(uint32(t.Tag), uint32(t.Type), uint32(len(data)), t.Count)...)
+		data = append(data, t.Data...)
+	}
+	var out bytes.Buffer
+	out.Write(h[:8])
+	out.Write(be32(uint32(il + len(tags))))
+	out.Write(be32(uint32(len(data))))
+	out.Write(h[16 : 16+16*il])
+	out.Write(index)
+	out.Write(data)
+	return out.Bytes()
+}
+
+// tamperSignatureRegion applies the tampers that rewrite the signature
+// header's index in place.
+func tamperSignatureRegion(sigh []byte, t Tamper) error {
+	il := binary.BigEndian.Uint32(sigh[8:])
+	index := sigh[16 : 16+16*il]
+	trailerAt := binary.BigEndian.Uint32(index[8:])
+	ril := -int32(binary.BigEndian.Uint32(sigh[16+16*il+trailerAt+8:])) / 16
+	switch t {
+	case TamperAppendedOverlap, TamperAppendedTrailer:
+		if uint32(ril) >= il {
+			return errors.New("tamper needs Options.Appended")
+		}
+		off := uint32(0)
+		if t == TamperAppendedTrailer {
+			off = trailerAt + 8
+		}
+		binary.BigEndian.PutUint32(index[16*ril+8:], off)
+	case TamperRegionTrailer:
+		binary.BigEndian.PutUint32(sigh[16+16*il+trailerAt+8:], uint32(-16*int32(il+1)))
+	}
+	return nil
+}
 
 // rawEntry is one header entry to encode.
 type rawEntry struct {
