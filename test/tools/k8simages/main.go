@@ -16,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -31,13 +32,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv("SOURCE_DATE_EPOCH")); err != nil {
 		fmt.Fprintln(os.Stderr, "k8simages:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout io.Writer, epoch string) error {
 	fs := flag.NewFlagSet("k8simages", flag.ContinueOnError)
 	var in clusterimages.Inputs
 	fs.StringVar(&in.Kube, "kube", "", "the multi-call kube binary (kube-apiserver, etcd... by argv[0])")
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	var err error
-	if in.Created, err = sourceDateEpoch(); err != nil {
+	if in.Created, err = sourceDateEpoch(epoch); err != nil {
 		return err
 	}
 	if *kubeadm != "" {
@@ -76,15 +77,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, r := range results {
-		fmt.Printf("%s %s %d\n", r.Ref, r.Digest, r.Size)
+		fmt.Fprintf(stdout, "%s %s %d\n", r.Ref, r.Digest, r.Size)
 	}
 	return nil
 }
 
-// sourceDateEpoch reads SOURCE_DATE_EPOCH once, at the edge; unset means
-// the Unix epoch.
-func sourceDateEpoch() (time.Time, error) {
-	v := os.Getenv("SOURCE_DATE_EPOCH")
+// sourceDateEpoch parses SOURCE_DATE_EPOCH (v), read once by main; unset
+// means the Unix epoch.
+func sourceDateEpoch(v string) (time.Time, error) {
 	if v == "" {
 		return time.Unix(0, 0).UTC(), nil
 	}
