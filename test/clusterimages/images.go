@@ -182,6 +182,9 @@ func fillLayer(t *Tree, layer string, in Inputs, deb *Debian) error {
 		if _, err := deb.AddPackages(t, sel); err != nil {
 			return err
 		}
+		// kiln's keepalived.conf sets script_user root, so keepalived
+		// neither needs nor looks for its default keepalived_script user
+		// (which Debian's package does not create either).
 		if err := deb.AddAccounts(t, []string{"root", "nobody"}, []string{"root", "nogroup"}); err != nil {
 			return err
 		}
