@@ -59,6 +59,9 @@ func Build(ctx context.Context, in Inputs, outDir string) ([]Result, error) {
 	if in.Platform.OS == "" {
 		in.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
+	if err := in.checkBinaries(); err != nil {
+		return nil, err
+	}
 	deb, err := OpenDebian(in.DebianRoot)
 	if err != nil {
 		return nil, fmt.Errorf("reading the Debian tree: %w", err)
@@ -118,6 +121,26 @@ func Build(ctx context.Context, in Inputs, outDir string) ([]Result, error) {
 		return nil, fmt.Errorf("writing %s: %w", IndexFile, err)
 	}
 	return results, nil
+}
+
+// Addons are the binaries Inputs.Addons must hold.
+var Addons = []string{"coredns", "pause", "flanneld", "install-conf", "flannel"}
+
+// checkBinaries says, before any work, which binaries are missing.
+func (in Inputs) checkBinaries() error {
+	var errs []error
+	bins := []string{in.Kube}
+	for _, a := range Addons {
+		bins = append(bins, filepath.Join(in.Addons, a))
+	}
+	for _, b := range bins {
+		if fi, err := os.Stat(b); err != nil {
+			errs = append(errs, err)
+		} else if !fi.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("%s is not a file", b))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func writeImage(s spec, in Inputs, outDir string, layer func(string) (v1.Layer, error)) (Result, error) {

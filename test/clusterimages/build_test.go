@@ -33,7 +33,7 @@ func standInInputs(t *testing.T) Inputs {
 	if err := os.Mkdir(addons, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{"coredns", "pause", "flanneld", "install-conf", "flannel"} {
+	for _, b := range Addons {
 		if err := os.WriteFile(filepath.Join(addons, b), []byte("stand-in "+b+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -373,5 +373,15 @@ func TestGoldenDigests(t *testing.T) {
 		if want, ok := golden[r.Ref]; ok && r.Digest.String() != want {
 			t.Errorf("%s: digest %s, golden %s", r.Ref, r.Digest, want)
 		}
+	}
+}
+
+func TestBuildNamesEveryMissingBinary(t *testing.T) {
+	in := standInInputs(t)
+	in.Kube += ".missing"
+	os.Remove(filepath.Join(in.Addons, "pause"))
+	_, err := Build(context.Background(), in, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "kube.missing: no such file") || !strings.Contains(err.Error(), "addons/pause: no such file") {
+		t.Errorf("Build without kube and pause = %v", err)
 	}
 }
