@@ -122,7 +122,7 @@ func TestBuildWritesEveryImageTheClusterRuns(t *testing.T) {
 	}
 	wantRefs := append(slices.Clone(in.KubeadmImages),
 		"ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "ghcr.io/flannel-io/flannel:v0.28.9",
-		"kiln.test/haproxy:2.6.12-1_deb12u3", "kiln.test/keepalived:1_2.2.7-1_b2")
+		"kiln.test/haproxy:2.6.12-1_deb12u3", "kiln.test/keepalived:1_2.2.7-1_b2", "kiln.test/toolbox:curl-7.88.1-10_deb12u15")
 	if !slices.Equal(refs, wantRefs) {
 		t.Errorf("built %q, want %q", refs, wantRefs)
 	}
@@ -194,6 +194,13 @@ func TestBuildWritesEveryImageTheClusterRuns(t *testing.T) {
 			cmd:    []string{"/usr/sbin/haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"},
 			has:    map[string]string{"usr/sbin/haproxy": "file", "etc/haproxy/haproxy.cfg": "file", "etc/passwd": "file", "etc/group": "file", "usr/local/etc/haproxy": "dir"},
 			hasNot: append(noDocs, "usr/share/doc/haproxy/README"),
+		},
+		"kiln.test/toolbox:curl-7.88.1-10_deb12u15": {
+			cmd: []string{"/bin/sh"},
+			has: map[string]string{
+				"usr/bin/curl": "file", "usr/bin/getent": "file", "usr/bin/sh": "-> dash", "bin": "-> usr/bin", "tmp": "dir",
+			},
+			hasNot: noDocs,
 		},
 		"kiln.test/keepalived:1_2.2.7-1_b2": {
 			cmd: []string{"/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "-f", "/usr/local/etc/keepalived/keepalived.conf"},

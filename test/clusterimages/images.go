@@ -109,6 +109,14 @@ func plan(kubeadmRefs []string, deb *Debian) ([]spec, error) {
 		lb.cfg.Env = []string{Path}
 		specs = append(specs, spec{ref: "kiln.test/" + lb.pkg + ":" + v, layers: []string{lb.pkg}, config: lb.cfg})
 	}
+	// The cluster test's probe pod: a shell, getent (glibc's resolver, so
+	// the pod's resolv.conf and CoreDNS are what answer) and curl.
+	v, err := deb.Version("curl")
+	if err != nil {
+		return nil, err
+	}
+	specs = append(specs, spec{ref: "kiln.test/toolbox:curl-" + v, layers: []string{"toolbox"},
+		config: v1.Config{Env: []string{Path}, Cmd: []string{"/bin/sh"}}})
 	return specs, nil
 }
 
@@ -166,6 +174,15 @@ func fillLayer(t *Tree, layer string, in Inputs, deb *Debian) error {
 			return err
 		}
 		if err := t.Dir("usr/local/etc/haproxy", 0o755); err != nil {
+			return err
+		}
+		return runtimeDirs(t)
+	case "toolbox":
+		sel := Selection{Packages: []string{"curl", "dash", "libc-bin"}}
+		if _, err := deb.AddPackages(t, sel); err != nil {
+			return err
+		}
+		if err := deb.AddAccounts(t, []string{"root", "nobody"}, []string{"root", "nogroup"}); err != nil {
 			return err
 		}
 		return runtimeDirs(t)

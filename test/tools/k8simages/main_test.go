@@ -31,11 +31,11 @@ func TestRunPrintsOneLinePerImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) != 11 || !strings.HasPrefix(lines[0], "registry.k8s.io/kube-apiserver:v1.34.4 sha256:") {
-		t.Errorf("printed %q, want 11 lines starting with kube-apiserver's", lines)
+	if len(lines) != 12 || !strings.HasPrefix(lines[0], "registry.k8s.io/kube-apiserver:v1.34.4 sha256:") {
+		t.Errorf("printed %q, want 12 lines starting with kube-apiserver's", lines)
 	}
 	index, err := os.ReadFile(filepath.Join(out, "index.txt"))
-	if err != nil || strings.Count(string(index), "\n") != 11 {
+	if err != nil || strings.Count(string(index), "\n") != 12 {
 		t.Errorf("index.txt = %q, %v", index, err)
 	}
 }
