@@ -67,7 +67,7 @@ e2e-cluster-fixture: tools-k8s ## the cluster test's repository (real kubelet, k
 	@set -e; addons=$$(cat $(TOOLS_CACHE)/addons-current); \
 	$(GO) run ./test/e2e/fixturegen -dir build/e2e-fixture-real -kube $(KUBE) -kubernetes-version $(K8S_VERSION) \
 		-cni $$addons -cni-version $$(awk '$$1 == "bridge" {sub(/.*@/, "", $$2); sub(/^v/, "", $$2); print $$2}' $$addons/versions.txt); \
-	$(GO) run ./test/tools/k8simages -kube $(KUBE) -addons $$addons -debian-root $$(ls -d build/e2e-fixture-real/cache/tree-* | head -n 1) \
+	SOURCE_DATE_EPOCH=1700000000 $(GO) run ./test/tools/k8simages -kube $(KUBE) -kubeadm $(dir $(KUBE))bin/kubeadm -addons $$addons -debian-root $$(ls -d build/e2e-fixture-real/cache/tree-* | head -n 1) \
 		-kubernetes-version $(K8S_VERSION) -out $(E2E_CLUSTER)/images
 
 e2e-cluster-version: ## the Kubernetes version a cluster bundle for make e2e-cluster must name

@@ -447,6 +447,9 @@ type vm struct {
 	cpus, memory                      int
 	nocloud                           bool
 
+	// logf shows each status as it comes.
+	logf func(format string, args ...any)
+
 	mu       sync.Mutex
 	started  time.Time
 	statuses []seenStatus
@@ -475,6 +478,7 @@ func (n *vm) start(t *testing.T, ctx context.Context, wg *sync.WaitGroup, image,
 	}
 	os.MkdirAll(o.WorkDir, 0o755)
 	n.started = time.Now()
+	n.logf = t.Logf
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -508,7 +512,11 @@ func (n *vm) line(l string) {
 	}
 	var s config.Status
 	if json.Unmarshal([]byte(l[i+len("KILN-STATUS "):]), &s) == nil {
-		n.statuses = append(n.statuses, seenStatus{at: time.Since(n.started), s: s})
+		at := time.Since(n.started)
+		n.statuses = append(n.statuses, seenStatus{at: at, s: s})
+		if n.logf != nil {
+			n.logf("%s +%s KILN-STATUS %s: %s %s", n.name, at.Round(time.Second), s.Phase, s.Message, s.Error)
+		}
 	}
 }
 

@@ -2,8 +2,9 @@
 # build.sh builds the real Kubernetes parts kiln's cluster test runs, from the Go module proxy,
 # into a cache outside the clone keyed by version:
 #
-#   CACHE/k8s-VERSION/kube      kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-manager,
-#                               kube-scheduler, kube-proxy and etcd in one multi-call binary
+#   CACHE/k8s-VERSION-etcd-ETCD/kube   kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-manager,
+#                                      kube-scheduler, kube-proxy and etcd in one multi-call binary
+#   CACHE/k8s-VERSION-etcd-ETCD/bin/NAME -> ../kube, one symlink per command
 #
 # usage: test/tools/k8s/build.sh [CACHE] VERSION ETCD_VERSION   (run from the module root)
 #   e.g. test/tools/k8s/build.sh /var/cache/kiln-tools v1.34.4 v3.6.5
@@ -26,7 +27,13 @@ out=$cache/k8s-$version-etcd-$etcd
 bin=$out/kube
 # Rebuilt when the multi-call main changes.
 stamp=$(sha256sum "$here/kube/main.go" "$0" | sha256sum | cut -c1-16)
-if [[ -x $bin && -f $out/stamp && $(cat "$out/stamp") == "$stamp" ]]; then echo "kube $version: $bin already built"; exit 0; fi
+links() {
+	mkdir -p "$out/bin"
+	for name in kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd; do
+		ln -sfn ../kube "$out/bin/$name"
+	done
+}
+if [[ -x $bin && -f $out/stamp && $(cat "$out/stamp") == "$stamp" ]]; then links; echo "kube $version: $bin already built"; exit 0; fi
 
 export GOFLAGS=-mod=mod GONOSUMDB='k8s.io/*' GOTOOLCHAIN=local CGO_ENABLED=0
 src=$cache/src/k8s-$version-etcd-$etcd
@@ -62,5 +69,6 @@ start=$SECONDS
 (cd "$src" && /usr/bin/time -f "kube: %e s wall, %U s user, %S s sys, %M KiB peak" \
 	go build -trimpath -tags kiln_tools -ldflags "$ldflags" -o "$bin.tmp" ./kube)
 mv "$bin.tmp" "$bin"
+links
 echo "$stamp" >"$out/stamp"
 echo "kube $version: built $bin in $((SECONDS - start))s"
