@@ -13,6 +13,6 @@
 //		Firmware: qemu.UEFI,
 //		Metadata: "m1.yaml",
 //		Serial:   os.Stdout,
-//		Until:    regexp.MustCompile(`KILN-STATUS .*"phase":"(ready|failed)"`),
+//		Until:    regexp.MustCompile(`KILN-STATUS .*"phase":"(done|failed)"`),
 //	})
 package qemu

@@ -325,7 +325,7 @@ func TestDetectsTheMetadataFile(t *testing.T) {
 	if code := run(context.Background(), []string{"--dry-run", "--root", root}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "platform file;") || !strings.Contains(stdout.String(), "[done] ready: node w2 is a Ready worker") {
+	if !strings.Contains(stdout.String(), "platform file;") || !strings.Contains(stdout.String(), "[done] dry run: nothing was run; node w2 would be a worker") {
 		t.Errorf("plan:\n%s", stdout.String())
 	}
 }

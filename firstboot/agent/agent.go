@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/kiln-build/kiln/firstboot/config"
@@ -181,6 +182,21 @@ type Agent struct {
 	images *imageset.Set
 }
 
+// doneMessage says what first boot achieved. It says Ready only when the
+// ready step asked the API server and the kubelet had reported Ready: a dry
+// run asks nothing, and with no pod network the node stays NotReady.
+func (a *Agent) doneMessage(steps []step) string {
+	role := string(a.cfg.Node.Role)
+	waited := slices.ContainsFunc(steps, func(s step) bool { return s.name == "ready" })
+	switch {
+	case a.opts.DryRun:
+		return "dry run: nothing was run; node " + a.cfg.Node.Name + " would be a " + role + " once its kubelet reports Ready"
+	case !waited:
+		return "node " + a.cfg.Node.Name + " is a " + role + "; it stays NotReady until a pod network is installed (cni: none)"
+	}
+	return "ready: node " + a.cfg.Node.Name + " is a Ready " + role + " (its kubelet reports Ready)"
+}
+
 // nodeFacts are what the plan derives from the metadata and the machine.
 type nodeFacts struct {
 	bootstrap bool   // peers[0]: runs kubeadm init
@@ -298,7 +314,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return a.fail(ctx, err)
 		}
 	}
-	final := a.status(config.PhaseDone, "ready: node "+a.cfg.Node.Name+" is a Ready "+string(a.cfg.Node.Role), "")
+	final := a.status(config.PhaseDone, a.doneMessage(steps), "")
 	final.Timings, final.Milestones = a.timings(steps)
 	a.send(ctx, final)
 	if a.opts.DryRun {

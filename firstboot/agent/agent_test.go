@@ -166,7 +166,7 @@ func TestPlan(t *testing.T) {
 		name       string
 		want, none []string
 	}{
-		{"m1", []string{"host hostname:", "load-balancer load-balancer:", "init init:", "init token:", "cni cni:", "done ready:"}, []string{"join join:"}},
+		{"m1", []string{"host hostname:", "load-balancer load-balancer:", "init init:", "init token:", "cni cni:", "ready ready:"}, []string{"join join:"}},
 		{"m2", []string{"load-balancer load-balancer:", "join endpoint:", "join join: kubeadm join (control plane"}, []string{"init init:", "cni cni:"}},
 		{"w1", []string{"join endpoint:", "join join: kubeadm join (worker)"}, []string{"load-balancer", "init init:"}},
 	} {

@@ -36,7 +36,7 @@
 // Every node, phase ready: ready (wait until the node's Ready condition is
 // True; skipped with cni none, where the node stays NotReady until someone
 // installs a pod network), then the marker /var/lib/kiln/done and status
-// ready.
+// done. Only done and failed are final: a status in phase ready still waits.
 //
 // # State and resuming
 //

@@ -204,7 +204,7 @@ func (a *Agent) plan() ([]step, error) {
 	if c.Node.Role == config.RoleWorker {
 		kubeconfig = KubeletConf // the node authorizer lets a kubelet read its own Node
 	}
-	add(step{name: "ready", phase: config.PhaseDone, msg: "waiting for node " + c.Node.Name + " to be Ready", attempts: 1,
+	add(step{name: "ready", phase: config.PhaseReady, msg: "waiting for node " + c.Node.Name + " to be Ready", attempts: 1,
 		hint: "the node joined but is not Ready: check the pod network (`kubectl -n kube-system get pods -o wide`) and kubelet (`journalctl -u kubelet`)",
 		do: func(ctx context.Context) error {
 			if err := a.waitFor(ctx, "node "+c.Node.Name+" Ready", a.lim.WaitReady, func(ctx context.Context) error {

@@ -566,7 +566,7 @@ func TestSimulatedCluster(t *testing.T) {
 			t.Errorf("%s has no done marker", name)
 		}
 		if got := s.platform.last(); got.Phase != config.PhaseDone || got.Node != name {
-			t.Errorf("%s: last status %+v, want phase ready", name, got)
+			t.Errorf("%s: last status %+v, want phase done", name, got)
 		}
 		checkStatusFile(t, s.node.root, name, config.PhaseDone)
 		if !s.platform.scrubbed {

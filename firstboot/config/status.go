@@ -63,7 +63,7 @@ func Seconds(d time.Duration) float64 {
 }
 
 // Phase is a step of first boot. A node goes through them in the order
-// below, skipping what its role does not do; Ready and Failed are final.
+// below, skipping what its role does not do; Done and Failed are final.
 type Phase string
 
 // The phases, in order.
@@ -74,12 +74,13 @@ const (
 	PhaseInit         Phase = "init"          // kubeadm init (the first control plane)
 	PhaseJoin         Phase = "join"          // kubeadm join (every other node)
 	PhaseCNI          Phase = "cni"           // the pod network applied (the first control plane)
+	PhaseReady        Phase = "ready"         // waiting for the kubelet to report the node Ready (not final)
 	PhaseDone         Phase = "done"          // the node is Ready and first boot is over
 	PhaseFailed       Phase = "failed"        // stopped; Error says why
 )
 
 // Phases lists every phase in order.
-var Phases = []Phase{PhaseMetadata, PhaseHost, PhaseLoadBalancer, PhaseInit, PhaseJoin, PhaseCNI, PhaseDone, PhaseFailed}
+var Phases = []Phase{PhaseMetadata, PhaseHost, PhaseLoadBalancer, PhaseInit, PhaseJoin, PhaseCNI, PhaseReady, PhaseDone, PhaseFailed}
 
 // StatusLinePrefix starts every status line on the serial console, so a
 // host can pick them out of the boot log.

@@ -203,8 +203,13 @@ func TestCluster(t *testing.T) {
 		overrides := fmt.Sprintf(`{"spec":{"nodeName":%q}}`, worker.Name)
 		// getent resolves through the pod's resolv.conf (CoreDNS); curl
 		// reaches the API server through the kubernetes Service's cluster IP.
-		script := `set -e; getent hosts kubernetes.default.svc; ` +
-			`curl --silent --show-error --max-time 20 --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt https://kubernetes.default.svc/readyz; echo; echo probe-ok`
+		// Each check is retried for two minutes: under software emulation
+		// CoreDNS and the API server can be between restarts.
+		script := `try() { i=0; until "$@"; do i=$((i+1)); [ $i -ge 24 ] && return 1; sleep 5; done; }; ` +
+			`cat /etc/resolv.conf; ` +
+			`try getent hosts kubernetes.default.svc || { echo "probe: kubernetes.default.svc does not resolve"; exit 1; }; ` +
+			`try curl --silent --show-error --max-time 20 --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt https://kubernetes.default.svc/readyz || { echo "probe: the API server is not reachable through its service"; exit 1; }; ` +
+			`echo; echo probe-ok`
 		if _, err := kc.run(ctx, "run", "kiln-probe", "--image", probe, "--image-pull-policy", "Never", "--restart", "Never",
 			"--overrides", overrides, "--command", "--", "sh", "-c", script); err != nil {
 			t.Fatal(err)
@@ -216,7 +221,8 @@ func TestCluster(t *testing.T) {
 			}
 			if o == "Failed" {
 				logs, _ := kc.run(ctx, "logs", "kiln-probe")
-				t.Fatalf("the probe pod failed:\n%s", logs)
+				desc, _ := kc.run(ctx, "describe", "pod", "kiln-probe")
+				t.Fatalf("the probe pod failed:\n%s\n%s", logs, desc)
 			}
 			if o != "Succeeded" {
 				return fmt.Errorf("phase %q", o)
