@@ -287,19 +287,19 @@ func newClusterShowCommand() *cobra.Command {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output %q: want text or json", output)}
 			}
-			b, err := cluster.Load(dir)
+			spec, err := cluster.LoadSpec(dir) // the public part: no key needed
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				out, err := config.MarshalJSON(&b.Spec)
+				out, err := config.MarshalJSON(spec)
 				if err != nil {
 					return err
 				}
 				_, err = cmd.OutOrStdout().Write(out)
 				return err
 			}
-			return printSpec(cmd.OutOrStdout(), &b.Spec)
+			return printSpec(cmd.OutOrStdout(), spec)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "cluster", "", "cluster bundle directory, required")
@@ -387,7 +387,7 @@ The kubeconfig goes to DIR/admin.kubeconfig, or to -o FILE, mode 0600, by a
 temporary file and a rename. An existing file is replaced when it is a
 kubeconfig for this cluster alone (renewal); anything else, such as a
 ~/.kube/config holding other clusters, only with --force. -o - prints it
-to standard output instead.`,
+to standard output instead (made 0600 first when it is a file).`,
 		Example: `  kiln cluster kubeconfig --cluster prod/
   KUBECONFIG=prod/admin.kubeconfig kubectl get nodes
   kiln cluster kubeconfig --cluster prod/ --user alice --group platform-admins --ttl 8h -o alice.kubeconfig
@@ -412,7 +412,11 @@ to standard output instead.`,
 				return optionError(err, kubeconfigFlagNames, map[string][]string{"groups": o.Groups})
 			}
 			if output == "-" {
-				_, err = cmd.OutOrStdout().Write(k.Data)
+				w, err := secretOutput(cmd)
+				if err != nil {
+					return err
+				}
+				_, err = w.Write(k.Data)
 				return err
 			}
 			if err := k.WriteFile(output, force); err != nil {
