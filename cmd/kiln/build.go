@@ -23,7 +23,9 @@ func newBuildCommand(g *globals) *cobra.Command {
 		Long: `Build fetches and verifies the locked packages, installs them with the target's
 own rpm, customizes the tree, makes it bootable (UEFI and BIOS), writes the raw
 disk and every output format the profile lists, then NAME.manifest.json and
-NAME.spdx.json. It needs root. Nothing is left in DIR when it fails.
+NAME.spdx.json. It needs root. Nothing is left in DIR when it fails or is
+stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
+pipe on standard output or error (exit 128+the signal's number).
 
 Timestamps come from SOURCE_DATE_EPOCH, or the newest package's build time, so
 the same profile and lock give the same bytes.`,

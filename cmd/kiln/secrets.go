@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -17,7 +16,7 @@ import (
 // be made private is refused.
 func secretOutput(cmd *cobra.Command) (io.Writer, error) {
 	w := cmd.OutOrStdout()
-	f, ok := w.(*os.File)
+	f, ok := fileOf(w)
 	if !ok {
 		return w, nil
 	}
