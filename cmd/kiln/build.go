@@ -36,6 +36,12 @@ the same profile and lock give the same bytes.`,
 			if out == "" {
 				return usageError{errors.New("-o DIR is required: where the image files go")}
 			}
+			if err := checkOutPath(out, "directory", "--output json prints the manifest as JSON"); err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: want text or json", output)}
+			}
 			p, err := loadProfile(args[0])
 			if err != nil {
 				return err
@@ -70,8 +76,8 @@ the same profile and lock give the same bytes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
-	cmd.Flags().StringVar(&output, "output", "text", "what to print: text (output digests) or json (the manifest)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output `DIR`, required (a bare json, yaml or text is refused: write ./json)")
+	cmd.Flags().StringVar(&output, "output", "text", "output format: text (the outputs' digests) or json (the manifest)")
 	cmd.Flags().StringVar(&helpers, "helpers-dir", os.Getenv("KILN_HELPERS_DIR"), "where kiln-init and kiln-firstboot are (default: next to kiln, then /usr/libexec/kiln; env KILN_HELPERS_DIR)")
 	cmd.Flags().StringVar(&lockPath, "lock", "", "lockfile (default: next to the profile, NAME.lock)")
 	return cmd
