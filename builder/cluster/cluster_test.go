@@ -305,7 +305,7 @@ func TestLoadChecks(t *testing.T) {
 	for _, c := range []struct {
 		name, file, content, want string
 	}{
-		{"foreign key", "pki/ca.key", b.EtcdCA.Key, "cluster.secrets.kubernetesCA.key: does not belong"},
+		{"foreign key", "pki/ca.key", b.EtcdCA.Key, "pki/ca.key does not belong to the certificate"},
 		{"hash", "cluster.yaml", "", "caCertHash"},
 		{"unknown field", "cluster.yaml", "", "line 1: bogus: unknown field"},
 		{"missing", "pki/sa.pub", "-", "no such file"},

@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,36 +170,101 @@ func (b *Bundle) SaveSpec(dir string) error {
 	return syncDir(dir)
 }
 
-// Load reads a bundle written by Write and checks it whole: cluster.yaml
-// strictly decoded and valid, every key matching its certificate, the CA
-// hash matching the CA. A *config.Error in the result names a cluster.yaml
-// field; other errors name the file.
-func Load(dir string) (*Bundle, error) {
-	read := func(name string) (string, error) {
-		path := filepath.Join(dir, name)
-		f, err := os.Open(path)
+// secretFiles are the bundle's files no one but its owner may read.
+var secretFiles = map[string]bool{
+	TokenFile: true, CAKeyFile: true, FrontProxyKeyFile: true, EtcdCAKeyFile: true, SAPrivateKeyFile: true,
+}
+
+// PermissionError is a key or token file that others than its owner can
+// read: such a bundle is refused, as ssh refuses such a private key.
+type PermissionError struct {
+	Path string
+	Mode fs.FileMode
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("permissions %#o for '%s' are too open: the cluster's keys and token must not be accessible by others (chmod 600 %s)", e.Mode.Perm(), e.Path, e.Path)
+}
+
+// readFile reads one file of the bundle in dir; a secret file must be
+// private to its owner.
+func readFile(dir, name string) (string, error) {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading cluster bundle: %w", err)
+	}
+	defer f.Close()
+	if secretFiles[name] {
+		fi, err := f.Stat()
 		if err != nil {
-			return "", fmt.Errorf("reading cluster bundle: %w", err)
-		}
-		defer f.Close()
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(io.LimitReader(f, maxFileSize+1)); err != nil {
 			return "", fmt.Errorf("reading %s: %w", path, err)
 		}
-		if buf.Len() > maxFileSize {
-			return "", fmt.Errorf("reading %s: larger than %d bytes", path, maxFileSize)
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", &PermissionError{Path: path, Mode: fi.Mode()}
 		}
-		return buf.String(), nil
 	}
-	var b Bundle
-	spec, err := read(SpecFile)
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxFileSize+1)); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if buf.Len() > maxFileSize {
+		return "", fmt.Errorf("reading %s: larger than %d bytes", path, maxFileSize)
+	}
+	return buf.String(), nil
+}
+
+// LoadSpec reads the public part of the bundle in dir: cluster.yaml,
+// strictly decoded and valid, and pki/ca.crt, whose hash cluster.yaml
+// must carry. It is all that commands which only look at a cluster need
+// (kiln cluster show, kiln vsphere status, scrub, destroy), so whoever
+// watches a rollout need not hold its keys.
+func LoadSpec(dir string) (*Spec, error) {
+	spec, err := readFile(dir, SpecFile)
 	if err != nil {
 		return nil, err
 	}
-	if err := config.Unmarshal([]byte(spec), &b.Spec); err != nil {
+	var s Spec
+	if err := config.Unmarshal([]byte(spec), &s); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, SpecFile), err)
 	}
-	token, err := read(TokenFile)
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("checking %s: %w", filepath.Join(dir, SpecFile), err)
+	}
+	caCert, err := readFile(dir, CACertFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCAHash(dir, &s, caCert); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func checkCAHash(dir string, s *Spec, caCert string) error {
+	path := filepath.Join(dir, CACertFile)
+	cert, err := config.ParseCertificatePEM(caCert)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if h := config.CACertHash(cert); h != s.CACertHash {
+		return fmt.Errorf("checking cluster bundle: %s is not the CA of %s (its hash is %s, caCertHash %s)", path, filepath.Join(dir, SpecFile), h, s.CACertHash)
+	}
+	return nil
+}
+
+// Load reads a bundle written by Write and checks it whole: cluster.yaml
+// strictly decoded and valid, the keys and token private to their owner
+// (PermissionError), every certificate and key parsed and every key
+// matching its certificate, the CA hash matching the CA. A *config.Error
+// in the result names a cluster.yaml field; other errors name the file.
+func Load(dir string) (*Bundle, error) {
+	s, err := LoadSpec(dir)
+	if err != nil {
+		return nil, err
+	}
+	b := Bundle{Spec: *s}
+	token, err := readFile(dir, TokenFile)
 	if err != nil {
 		return nil, err
 	}
@@ -211,14 +278,62 @@ func Load(dir string) (*Bundle, error) {
 		{EtcdCACertFile, &b.EtcdCA.Cert}, {EtcdCAKeyFile, &b.EtcdCA.Key},
 		{SAPublicKeyFile, &b.ServiceAccount.PublicKey}, {SAPrivateKeyFile, &b.ServiceAccount.PrivateKey},
 	} {
-		if *f.dst, err = read(f.name); err != nil {
+		if *f.dst, err = readFile(dir, f.name); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.checkFiles(dir); err != nil {
+		return nil, err
 	}
 	if err := b.check(); err != nil {
 		return nil, fmt.Errorf("checking cluster bundle %s: %w", dir, err)
 	}
 	return &b, nil
+}
+
+// checkFiles parses each certificate and key as read from dir and checks
+// that each key belongs to its certificate, so that a damaged file is
+// named as the file it is, not as a field of some node's metadata.
+func (b *Bundle) checkFiles(dir string) error {
+	path := func(name string) string { return filepath.Join(dir, name) }
+	for _, ca := range []struct {
+		ck        config.CertKey
+		cert, key string
+	}{
+		{b.KubernetesCA, CACertFile, CAKeyFile},
+		{b.FrontProxyCA, FrontProxyCertFile, FrontProxyKeyFile},
+		{b.EtcdCA, EtcdCACertFile, EtcdCAKeyFile},
+	} {
+		cert, err := config.ParseCertificatePEM(ca.ck.Cert)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path(ca.cert), err)
+		}
+		key, err := config.ParsePrivateKeyPEM(ca.ck.Key)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path(ca.key), err)
+		}
+		if !samePublicKey(key, cert.PublicKey) {
+			return fmt.Errorf("checking cluster bundle: %s does not belong to the certificate %s", path(ca.key), path(ca.cert))
+		}
+	}
+	pub, err := config.ParsePublicKeyPEM(b.ServiceAccount.PublicKey)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path(SAPublicKeyFile), err)
+	}
+	key, err := config.ParsePrivateKeyPEM(b.ServiceAccount.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path(SAPrivateKeyFile), err)
+	}
+	if !samePublicKey(key, pub) {
+		return fmt.Errorf("checking cluster bundle: %s does not belong to the public key %s", path(SAPrivateKeyFile), path(SAPublicKeyFile))
+	}
+	return nil
+}
+
+// samePublicKey reports whether pub is the public half of key.
+func samePublicKey(key crypto.Signer, pub crypto.PublicKey) bool {
+	k, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(pub)
 }
 
 func writeFile(path string, data []byte) error {

@@ -78,6 +78,9 @@ func checkKnown(file, path string, n *yaml.Node, t reflect.Type) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if err := checkScalar(file, path, n, t); err != nil {
+		return err
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -127,6 +130,30 @@ func checkKnown(file, path string, n *yaml.Node, t reflect.Type) error {
 					return err
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkScalar holds booleans and numbers to YAML's own types: yaml.v3
+// takes yes, on and "yes" for true into a bool for YAML 1.1's sake, and
+// its error for "two" names no field. A quoted "true" or "2" is a string.
+func checkScalar(file, path string, n *yaml.Node, t reflect.Type) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return nil
+	}
+	if _, custom := reflect.New(t).Interface().(yaml.Unmarshaler); custom {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		if n.ShortTag() != "!!bool" {
+			return &Error{File: file, Line: n.Line, Field: path, Msg: fmt.Sprintf("%q is not a boolean (want true or false)", n.Value)}
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.ShortTag() != "!!int" {
+			return &Error{File: file, Line: n.Line, Field: path, Msg: fmt.Sprintf("%q is not a whole number", n.Value)}
 		}
 	}
 	return nil

@@ -124,8 +124,8 @@ type NodeResult struct {
 func VMName(prefix, node string) string { return prefix + node }
 
 // selectNodes picks the bundle's nodes by name, in bundle order.
-func selectNodes(b *cluster.Bundle, names []string) ([]cluster.Node, error) {
-	all := b.Spec.Nodes()
+func selectNodes(s *cluster.Spec, names []string) ([]cluster.Node, error) {
+	all := s.Nodes()
 	if len(names) == 0 {
 		return all, nil
 	}
@@ -133,7 +133,7 @@ func selectNodes(b *cluster.Bundle, names []string) ([]cluster.Node, error) {
 	for _, n := range names {
 		i := slices.IndexFunc(all, func(x cluster.Node) bool { return x.Name == n })
 		if i < 0 {
-			return nil, fmt.Errorf("node %q is not in cluster %s", n, b.Spec.Name)
+			return nil, fmt.Errorf("node %q is not in cluster %s", n, s.Name)
 		}
 		if !slices.ContainsFunc(out, func(x cluster.Node) bool { return x.Name == n }) {
 			out = append(out, all[i])
@@ -149,8 +149,8 @@ func selectNodes(b *cluster.Bundle, names []string) ([]cluster.Node, error) {
 
 // ownedBy says whether a VM is the bundle's node: kiln's marks name the
 // node and the cluster's CA.
-func ownedBy(v *vmInfo, b *cluster.Bundle, node string) bool {
-	return v.extra[KeyNode] == node && v.extra[KeyClusterCA] == b.Spec.CACertHash
+func ownedBy(v *vmInfo, s *cluster.Spec, node string) bool {
+	return v.extra[KeyNode] == node && v.extra[KeyClusterCA] == s.CACertHash
 }
 
 // ForeignVMError is a VM that has a node's name but is not that node.
@@ -181,7 +181,7 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 	if report == nil {
 		report = func(NodeResult) {}
 	}
-	nodes, err := selectNodes(b, opts.Nodes)
+	nodes, err := selectNodes(&b.Spec, opts.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 			foreign = append(foreign, err)
 		case vm == nil:
 			todo = append(todo, len(results))
-		case !ownedBy(vm, b, n.Name) || vm.template():
+		case !ownedBy(vm, &b.Spec, n.Name) || vm.template():
 			foreign = append(foreign, &ForeignVMError{VM: vmName, Node: n.Name, Cluster: b.Spec.Name})
 		default:
 			r.Action, r.PowerState = Exists, string(vm.Runtime.PowerState)

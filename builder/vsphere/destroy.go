@@ -21,12 +21,12 @@ type DestroyOptions struct {
 // opts.Nodes). A node without a VM is Absent. A VM with a node's name that
 // kiln did not clone for this cluster stops the run before anything is
 // deleted (ForeignVMError).
-func (c *Client) Destroy(ctx context.Context, b *cluster.Bundle, opts DestroyOptions) ([]NodeResult, error) {
+func (c *Client) Destroy(ctx context.Context, s *cluster.Spec, opts DestroyOptions) ([]NodeResult, error) {
 	report := opts.Report
 	if report == nil {
 		report = func(NodeResult) {}
 	}
-	nodes, err := selectNodes(b, opts.Nodes)
+	nodes, err := selectNodes(s, opts.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +48,8 @@ func (c *Client) Destroy(ctx context.Context, b *cluster.Bundle, opts DestroyOpt
 		case err != nil:
 			foreign = append(foreign, err)
 		case vm == nil:
-		case !ownedBy(vm, b, n.Name) || vm.template():
-			foreign = append(foreign, &ForeignVMError{VM: r.VM, Node: n.Name, Cluster: b.Spec.Name})
+		case !ownedBy(vm, s, n.Name) || vm.template():
+			foreign = append(foreign, &ForeignVMError{VM: r.VM, Node: n.Name, Cluster: s.Name})
 		default:
 			r.PowerState = string(vm.Runtime.PowerState)
 		}

@@ -33,8 +33,8 @@ type ScrubOptions struct {
 // inside the guest, but on vSphere that only covers the running VM: the
 // value stays in the VM's configuration, readable by anyone who can read
 // it, until it is cleared from the vCenter side, which is what this does.
-func (c *Client) Scrub(ctx context.Context, b *cluster.Bundle, opts ScrubOptions) ([]NodeResult, error) {
-	st, err := c.Status(ctx, b, StatusOptions{Nodes: opts.Nodes, Prefix: opts.Prefix})
+func (c *Client) Scrub(ctx context.Context, spec *cluster.Spec, opts ScrubOptions) ([]NodeResult, error) {
+	st, err := c.Status(ctx, spec, StatusOptions{Nodes: opts.Nodes, Prefix: opts.Prefix})
 	if err != nil {
 		return nil, err
 	}

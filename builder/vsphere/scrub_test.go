@@ -17,7 +17,7 @@ func TestScrubClearsMetadataOfDoneNodes(t *testing.T) {
 	report(t, sim, "m1", config.PhaseDone, "node is Ready", "", "")
 	report(t, sim, "m2", config.PhaseJoin, "joining", "", "")
 
-	res, err := c.Scrub(ctx, b, ScrubOptions{})
+	res, err := c.Scrub(ctx, &b.Spec, ScrubOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestScrubClearsMetadataOfDoneNodes(t *testing.T) {
 		t.Error("scrub removed kiln's marks")
 	}
 
-	if _, err := c.Scrub(ctx, b, ScrubOptions{Nodes: []string{"m2"}, Force: true}); err != nil {
+	if _, err := c.Scrub(ctx, &b.Spec, ScrubOptions{Nodes: []string{"m2"}, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if v := extraOf(t, sim, "m2")[KeyMetadata]; v != "" {

@@ -49,8 +49,8 @@ type StatusOptions struct {
 }
 
 // Status reads the state of the bundle's nodes, in bundle order.
-func (c *Client) Status(ctx context.Context, b *cluster.Bundle, opts StatusOptions) ([]NodeStatus, error) {
-	nodes, err := selectNodes(b, opts.Nodes)
+func (c *Client) Status(ctx context.Context, s *cluster.Spec, opts StatusOptions) ([]NodeStatus, error) {
+	nodes, err := selectNodes(s, opts.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -64,31 +64,31 @@ func (c *Client) Status(ctx context.Context, b *cluster.Bundle, opts StatusOptio
 	}
 	var out []NodeStatus
 	for _, n := range nodes {
-		s := NodeStatus{Node: n.Name, Role: n.Role, VM: VMName(opts.Prefix, n.Name)}
-		vm, err := single(s.VM, found[s.VM])
+		st := NodeStatus{Node: n.Name, Role: n.Role, VM: VMName(opts.Prefix, n.Name)}
+		vm, err := single(st.VM, found[st.VM])
 		switch {
 		case err != nil:
-			s.Exists, s.Foreign, s.Problem = true, true, err.Error()
+			st.Exists, st.Foreign, st.Problem = true, true, err.Error()
 		case vm == nil:
-		case !ownedBy(vm, b, n.Name) || vm.template():
-			s.Exists, s.Foreign = true, true
-			s.Problem = fmt.Sprintf("not node %s of cluster %s: a VM kiln did not clone has its name", n.Name, b.Spec.Name)
+		case !ownedBy(vm, s, n.Name) || vm.template():
+			st.Exists, st.Foreign = true, true
+			st.Problem = fmt.Sprintf("not node %s of cluster %s: a VM kiln did not clone has its name", n.Name, s.Name)
 		default:
-			s.Exists = true
-			s.PowerState = string(vm.Runtime.PowerState)
+			st.Exists = true
+			st.PowerState = string(vm.Runtime.PowerState)
 			if vm.Guest != nil {
-				s.IP = vm.Guest.IpAddress
+				st.IP = vm.Guest.IpAddress
 			}
 			if raw := strings.TrimSpace(vm.extra[KeyStatus]); raw != "" {
-				var st config.Status
-				if err := json.Unmarshal([]byte(raw), &st); err != nil {
-					s.Problem = "unreadable " + KeyStatus + ": " + err.Error()
+				var cs config.Status
+				if err := json.Unmarshal([]byte(raw), &cs); err != nil {
+					st.Problem = "unreadable " + KeyStatus + ": " + err.Error()
 				} else {
-					s.Phase, s.Message, s.Error, s.Updated = st.Phase, st.Message, st.Error, st.Time
+					st.Phase, st.Message, st.Error, st.Updated = cs.Phase, cs.Message, cs.Error, cs.Time
 				}
 			}
 		}
-		out = append(out, s)
+		out = append(out, st)
 	}
 	return out, nil
 }
@@ -114,14 +114,14 @@ func (e *NodeFailedError) Error() string {
 // Wait polls Status until every node is done (nil), one has failed (a
 // *NodeFailedError), or ctx ends (an error listing the nodes not done);
 // it returns the last statuses read in each case.
-func (c *Client) Wait(ctx context.Context, b *cluster.Bundle, opts WaitOptions) ([]NodeStatus, error) {
+func (c *Client) Wait(ctx context.Context, s *cluster.Spec, opts WaitOptions) ([]NodeStatus, error) {
 	interval := opts.Interval
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
 	var last []NodeStatus
 	for {
-		st, err := c.Status(ctx, b, opts.StatusOptions)
+		st, err := c.Status(ctx, s, opts.StatusOptions)
 		if err != nil {
 			if ctx.Err() != nil && last != nil {
 				return last, waitTimeout(ctx, last)

@@ -37,7 +37,7 @@ func TestStatusAndWait(t *testing.T) {
 	report(t, sim, "m1", config.PhaseDone, "node is Ready", "", "10.31.100.61")
 	report(t, sim, "m2", config.PhaseJoin, "joining the control plane", "", "10.31.100.62")
 
-	st, err := c.Status(ctx, b, StatusOptions{})
+	st, err := c.Status(ctx, &b.Spec, StatusOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestStatusAndWait(t *testing.T) {
 	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	var polls int
-	_, err = c.Wait(tctx, b, WaitOptions{Interval: 50 * time.Millisecond, Update: func([]NodeStatus) { polls++ }})
+	_, err = c.Wait(tctx, &b.Spec, WaitOptions{Interval: 50 * time.Millisecond, Update: func([]NodeStatus) { polls++ }})
 	if err == nil || !strings.Contains(err.Error(), "timed out waiting for first boot: not done: m2 (at join), m3 (poweredOn, no report yet), w1 (poweredOn, no report yet), w2 (no VM)") {
 		t.Errorf("wait: %v", err)
 	}
@@ -75,7 +75,7 @@ func TestStatusAndWait(t *testing.T) {
 
 	// One node fails: the wait ends with its message.
 	report(t, sim, "w1", config.PhaseFailed, "", "kubeadm join: connection refused", "")
-	_, err = c.Wait(ctx, b, WaitOptions{Interval: 10 * time.Millisecond, StatusOptions: StatusOptions{Nodes: []string{"m1", "w1"}}})
+	_, err = c.Wait(ctx, &b.Spec, WaitOptions{Interval: 10 * time.Millisecond, StatusOptions: StatusOptions{Nodes: []string{"m1", "w1"}}})
 	var nf *NodeFailedError
 	if !errors.As(err, &nf) || nf.Node != "w1" || nf.Message != "kubeadm join: connection refused" {
 		t.Errorf("wait with a failed node: %v", err)
@@ -88,25 +88,25 @@ func TestStatusAndWait(t *testing.T) {
 			report(t, sim, n, config.PhaseDone, "node is Ready", "", "")
 		}
 	}()
-	st, err = c.Wait(ctx, b, WaitOptions{Interval: 20 * time.Millisecond, StatusOptions: StatusOptions{Nodes: []string{"m1", "m2", "m3"}}})
+	st, err = c.Wait(ctx, &b.Spec, WaitOptions{Interval: 20 * time.Millisecond, StatusOptions: StatusOptions{Nodes: []string{"m1", "m2", "m3"}}})
 	if err != nil || len(st) != 3 || !st[1].Done() || !st[2].Done() {
 		t.Errorf("wait for done: %+v %v", st, err)
 	}
 
 	// A status that is not JSON is a problem shown, not a crash.
 	sim.Reconfigure(t, "m3", map[string]string{KeyStatus: "{not json"})
-	st, _ = c.Status(ctx, b, StatusOptions{Nodes: []string{"m3"}})
+	st, _ = c.Status(ctx, &b.Spec, StatusOptions{Nodes: []string{"m3"}})
 	if !strings.Contains(st[0].Problem, "unreadable guestinfo.kiln.status") {
 		t.Errorf("m3 %+v", st[0])
 	}
 
 	// A VM kiln did not clone, with a node's name, is reported and fails a wait.
 	sim.CreateVM(t, "w2")
-	st, _ = c.Status(ctx, b, StatusOptions{Nodes: []string{"w2"}})
+	st, _ = c.Status(ctx, &b.Spec, StatusOptions{Nodes: []string{"w2"}})
 	if !st[0].Foreign || !strings.Contains(st[0].Problem, "not node w2 of cluster prod") {
 		t.Errorf("w2 %+v", st[0])
 	}
-	if _, err := c.Wait(ctx, b, WaitOptions{StatusOptions: StatusOptions{Nodes: []string{"w2"}}}); !errors.As(err, &nf) || nf.Node != "w2" {
+	if _, err := c.Wait(ctx, &b.Spec, WaitOptions{StatusOptions: StatusOptions{Nodes: []string{"w2"}}}); !errors.As(err, &nf) || nf.Node != "w2" {
 		t.Errorf("wait on a foreign VM: %v", err)
 	}
 }
@@ -119,7 +119,7 @@ func TestDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.CreateVM(t, "w2")
-	_, err := c.Destroy(ctx, b, DestroyOptions{})
+	_, err := c.Destroy(ctx, &b.Spec, DestroyOptions{})
 	var fe *ForeignVMError
 	if !errors.As(err, &fe) || fe.VM != "w2" {
 		t.Fatalf("destroy with a foreign VM: %v", err)
@@ -127,7 +127,7 @@ func TestDestroy(t *testing.T) {
 	if len(sim.VMs(t, "m1")) != 1 {
 		t.Fatal("a refused destroy deleted m1")
 	}
-	res, err := c.Destroy(ctx, b, DestroyOptions{Nodes: []string{"m1", "m2", "m3", "w1"}})
+	res, err := c.Destroy(ctx, &b.Spec, DestroyOptions{Nodes: []string{"m1", "m2", "m3", "w1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,13 @@
 //
 // Flags:
 //
-//	--root DIR            the node's filesystem (default /)
+//	--root DIR            the node's filesystem (default /; a dry run
+//	                      needs one, and never /)
 //	--platform NAME       where the metadata comes from (default: detect)
 //	--metadata-file FILE  read the metadata from FILE (the file platform)
+//	--interface NAME      the node's interface when the metadata names none
+//	                      (default: the first Ethernet device under
+//	                      ROOT/sys/class/net)
 //	--dry-run             run nothing: print the plan and every command it
 //	                      would run, and write every file under --root
 //	--version             print the version
@@ -27,6 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -48,7 +53,8 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("kiln-firstboot", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	root := fl.String("root", "/", "the node's filesystem `DIR`")
+	root := fl.String("root", "/", "the node's filesystem `DIR` (a dry run needs one, and never /)")
+	iface := fl.String("interface", "", "the node's network interface `NAME` when the metadata names none (default: the first Ethernet device under ROOT/sys/class/net)")
 	platformName := fl.String("platform", "", "metadata platform `NAME` (vmware, gce, nocloud, qemu, file; default: detect)")
 	metadataFile := fl.String("metadata-file", "", "read the metadata from `FILE` (implies --platform file)")
 	dryRun := fl.Bool("dry-run", false, "run nothing: print the plan and the commands, write the files under --root")
@@ -73,6 +79,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if *dryRun {
+		if err := checkDryRunRoot(fl, *root); err != nil {
+			fmt.Fprintf(stderr, "kiln-firstboot: %v\n", err)
+			return 2
+		}
+	}
+
 	level := slog.LevelInfo
 	if *dryRun {
 		level = slog.LevelWarn // the plan on standard output says it all
@@ -83,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kiln-firstboot: %v\n", err)
 		return 1
 	}
-	opts := agent.Options{Root: *root, Platform: p, Log: log, DryRun: *dryRun}
+	opts := agent.Options{Root: *root, Platform: p, Log: log, DryRun: *dryRun, Interface: *iface}
 	var plan *planPrinter
 	if *dryRun {
 		plan = &planPrinter{w: stdout}
@@ -108,6 +121,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkDryRunRoot refuses a dry run that would write into the machine it
+// runs on: a dry run writes the node's files (host name, hosts, network,
+// the CA keys of a control plane) under --root, whose default is /.
+func checkDryRunRoot(fl *flag.FlagSet, root string) error {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "root" })
+	const want = "give --root DIR, an empty directory will do"
+	if !given {
+		return fmt.Errorf("--dry-run writes the node's files under --root, and --root is / by default: %s", want)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return fmt.Errorf("--root %s: %w", root, err)
+	}
+	if abs == "/" || sameFile(abs, "/") {
+		return fmt.Errorf("--dry-run would write the node's files into this machine (--root %s is /): %s", root, want)
+	}
+	return nil
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // oneLine joins a multi-line error (several metadata mistakes) into one.

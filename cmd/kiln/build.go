@@ -23,7 +23,9 @@ func newBuildCommand(g *globals) *cobra.Command {
 		Long: `Build fetches and verifies the locked packages, installs them with the target's
 own rpm, customizes the tree, makes it bootable (UEFI and BIOS), writes the raw
 disk and every output format the profile lists, then NAME.manifest.json and
-NAME.spdx.json. It needs root. Nothing is left in DIR when it fails.
+NAME.spdx.json. It needs root. Nothing is left in DIR when it fails or is
+stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
+pipe on standard output or error (exit 128+the signal's number).
 
 Timestamps come from SOURCE_DATE_EPOCH, or the newest package's build time, so
 the same profile and lock give the same bytes.`,
@@ -33,6 +35,12 @@ the same profile and lock give the same bytes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError{errors.New("-o DIR is required: where the image files go")}
+			}
+			if err := checkOutPath(out, "directory", "--output json prints the manifest as JSON"); err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: want text or json", output)}
 			}
 			p, err := loadProfile(args[0])
 			if err != nil {
@@ -68,8 +76,8 @@ the same profile and lock give the same bytes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
-	cmd.Flags().StringVar(&output, "output", "text", "what to print: text (output digests) or json (the manifest)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output `DIR`, required (a bare json, yaml or text is refused: write ./json)")
+	cmd.Flags().StringVar(&output, "output", "text", "output format: text (the outputs' digests) or json (the manifest)")
 	cmd.Flags().StringVar(&helpers, "helpers-dir", os.Getenv("KILN_HELPERS_DIR"), "where kiln-init and kiln-firstboot are (default: next to kiln, then /usr/libexec/kiln; env KILN_HELPERS_DIR)")
 	cmd.Flags().StringVar(&lockPath, "lock", "", "lockfile (default: next to the profile, NAME.lock)")
 	return cmd

@@ -46,7 +46,7 @@ func newClusterNewCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new",
 		Short: "Generate a cluster bundle: CAs, service-account keys, bootstrap token, topology",
-		Long: `Generate a new cluster bundle in the directory given by -o: the Kubernetes,
+		Long: `Generate a new cluster bundle in the directory given by -o (--out): the Kubernetes,
 front-proxy and etcd CAs (RSA 2048, 10 years, as kubeadm makes them), the
 service-account key pair, a bootstrap token, and cluster.yaml describing the
 topology. The first --control-plane bootstraps the cluster (kubeadm init);
@@ -65,10 +65,13 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
     --prefix 24 --gateway 10.31.100.1 --dns 10.31.0.53 -o prod/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, r := range []struct{ flag, v string }{{"--name", o.Name}, {"--kubernetes-version", o.KubernetesVersion}, {"--vip", o.VIP}, {"--output", outDir}} {
+			for _, r := range []struct{ flag, v string }{{"--name", o.Name}, {"--kubernetes-version", o.KubernetesVersion}, {"--vip", o.VIP}, {"--out", outDir}} {
 				if r.v == "" {
 					return usageError{fmt.Errorf("%s is required", r.flag)}
 				}
+			}
+			if err := checkOutPath(outDir, "directory", "kiln cluster show --cluster DIR --output json prints the bundle's topology"); err != nil {
+				return err
 			}
 			if len(controlPlanes) == 0 {
 				return usageError{errors.New("--control-plane is required (NAME=IP, once per control plane, bootstrap node first)")}
@@ -125,7 +128,8 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 	f.IntVar(&o.NodeNetwork.PrefixLength, "prefix", 0, "prefix length for static node addresses, e.g. 24 (default: DHCP)")
 	f.StringVar(&o.NodeNetwork.Gateway, "gateway", "", "default gateway for static node addresses")
 	f.StringSliceVar(&o.NodeNetwork.DNS, "dns", nil, "DNS servers for the nodes (repeat or comma-separate)")
-	f.StringVarP(&outDir, "output", "o", "", "directory to write the bundle to, required")
+	f.StringVarP(&outDir, "out", "o", "", "`DIR` to write the bundle to, required")
+	deprecatedOutputPath(cmd, &outDir)
 	f.BoolVar(&force, "force", false, "replace an existing bundle in the output directory")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
@@ -287,19 +291,19 @@ func newClusterShowCommand() *cobra.Command {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output %q: want text or json", output)}
 			}
-			b, err := cluster.Load(dir)
+			spec, err := cluster.LoadSpec(dir) // the public part: no key needed
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				out, err := config.MarshalJSON(&b.Spec)
+				out, err := config.MarshalJSON(spec)
 				if err != nil {
 					return err
 				}
 				_, err = cmd.OutOrStdout().Write(out)
 				return err
 			}
-			return printSpec(cmd.OutOrStdout(), &b.Spec)
+			return printSpec(cmd.OutOrStdout(), spec)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "cluster", "", "cluster bundle directory, required")
@@ -387,7 +391,7 @@ The kubeconfig goes to DIR/admin.kubeconfig, or to -o FILE, mode 0600, by a
 temporary file and a rename. An existing file is replaced when it is a
 kubeconfig for this cluster alone (renewal); anything else, such as a
 ~/.kube/config holding other clusters, only with --force. -o - prints it
-to standard output instead.`,
+to standard output instead (made 0600 first when it is a file).`,
 		Example: `  kiln cluster kubeconfig --cluster prod/
   KUBECONFIG=prod/admin.kubeconfig kubectl get nodes
   kiln cluster kubeconfig --cluster prod/ --user alice --group platform-admins --ttl 8h -o alice.kubeconfig
@@ -399,6 +403,9 @@ to standard output instead.`,
 			}
 			if o.TTL <= 0 {
 				return usageError{fmt.Errorf("--ttl %s: want a positive duration, e.g. 1h (at most %s)", o.TTL, fmtHours(cluster.MaxKubeconfigTTL))}
+			}
+			if err := checkOutPath(output, "file", "a kubeconfig is YAML; -o - prints it"); err != nil {
+				return err
 			}
 			if output == "" {
 				output = filepath.Join(dir, kubeconfigFile)
@@ -412,7 +419,11 @@ to standard output instead.`,
 				return optionError(err, kubeconfigFlagNames, map[string][]string{"groups": o.Groups})
 			}
 			if output == "-" {
-				_, err = cmd.OutOrStdout().Write(k.Data)
+				w, err := secretOutput(cmd)
+				if err != nil {
+					return err
+				}
+				_, err = w.Write(k.Data)
 				return err
 			}
 			if err := k.WriteFile(output, force); err != nil {
@@ -432,7 +443,8 @@ to standard output instead.`,
 	f.StringArrayVar(&o.Groups, "group", nil, "group (the certificate's O); repeat (default kubeadm:cluster-admins, or system:masters before Kubernetes 1.29)")
 	f.DurationVar(&o.TTL, "ttl", cluster.DefaultKubeconfigTTL, "how long the certificate is valid, at most "+fmtHours(cluster.MaxKubeconfigTTL))
 	f.StringVar(&o.Server, "server", "", "API server URL (default https://VIP:PORT from cluster.yaml)")
-	f.StringVarP(&output, "output", "o", "", "file to write, or - for standard output (default DIR/"+kubeconfigFile+")")
+	f.StringVarP(&output, "out", "o", "", "`FILE` to write, or - for standard output (default DIR/"+kubeconfigFile+")")
+	deprecatedOutputPath(cmd, &output)
 	f.BoolVar(&force, "force", false, "replace an existing file that is not a kubeconfig for this cluster alone")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd

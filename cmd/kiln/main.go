@@ -4,18 +4,17 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	ctx, cancel, stop := signalContext(context.Background())
+	stdout := &outputWriter{f: os.Stdout, cancel: cancel}
+	stderr := &outputWriter{f: os.Stderr, cancel: cancel}
+	root := newRootCommand()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kiln: "+oneLine(err))
-		os.Exit(exitCode(err))
-	}
+	exitAfter(ctx, err, stderr)
 }

@@ -22,7 +22,12 @@ delivery channels.
 
 --encoding prints the value for a string channel such as vSphere's
 guestinfo.kiln.metadata; set guestinfo.kiln.metadata.encoding to the same
-name.`,
+name.
+
+The document holds secrets (a control plane's CA keys, every node's
+bootstrap token): when standard output is a file, kiln makes it 0600
+before writing. The bundle's key and token files must be private to their
+owner, as ssh wants of a private key; kiln refuses them otherwise.`,
 		Example: `  kiln metadata --cluster prod/ --node m1 > m1.yaml
   kiln metadata --cluster prod/ --node w1 -o json
   govc vm.change -vm w1 -e guestinfo.kiln.metadata="$(kiln metadata --cluster prod/ --node w1 --encoding gzip+base64)" \
@@ -65,15 +70,19 @@ name.`,
 			if err != nil {
 				return err
 			}
+			w, err := secretOutput(cmd)
+			if err != nil {
+				return err
+			}
 			if enc == config.EncodingNone {
-				_, err = cmd.OutOrStdout().Write(doc)
+				_, err = w.Write(doc)
 				return err
 			}
 			s, err := config.Encode(doc, enc)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), s)
+			_, err = fmt.Fprintln(w, s)
 			return err
 		},
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -30,7 +29,7 @@ type progress struct {
 
 func newProgress(w io.Writer, quiet bool) *progress {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	if f, ok := fileOf(w); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	return &progress{w: w, tty: tty, quiet: quiet}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -125,7 +126,7 @@ func checkOutput(output string) error {
 }
 
 func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
+	f, ok := fileOf(v)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
@@ -432,7 +433,7 @@ not done).`,
 			if timeout <= 0 {
 				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 			}
-			b, err := loadBundle(dir, o.Nodes)
+			spec, err := loadSpec(dir, o.Nodes)
 			if err != nil {
 				return err
 			}
@@ -444,7 +445,7 @@ not done).`,
 			defer c.Close(context.WithoutCancel(ctx))
 			var st []vsphere.NodeStatus
 			if !wait {
-				st, err = c.Status(ctx, b, o.StatusOptions)
+				st, err = c.Status(ctx, spec, o.StatusOptions)
 				if err != nil {
 					return vsphereError(err)
 				}
@@ -453,7 +454,7 @@ not done).`,
 				defer cancel()
 				live := &liveStatus{w: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr()), quiet: output == "json"}
 				o.Update = live.update
-				st, err = c.Wait(wctx, b, o)
+				st, err = c.Wait(wctx, spec, o)
 				live.done()
 				if st == nil {
 					return vsphereError(err)
@@ -597,7 +598,7 @@ anything is deleted. The template is not touched.`,
 			if !yes && !isTerminal(cmd.InOrStdin()) {
 				return usageError{errors.New("stdin is not a terminal to confirm on; pass --yes to destroy without asking")}
 			}
-			b, err := loadBundle(dir, o.Nodes)
+			spec, err := loadSpec(dir, o.Nodes)
 			if err != nil {
 				return err
 			}
@@ -608,7 +609,7 @@ anything is deleted. The template is not touched.`,
 			}
 			defer c.Close(context.WithoutCancel(ctx))
 			if !yes {
-				st, err := c.Status(ctx, b, vsphere.StatusOptions{Nodes: o.Nodes, Prefix: o.Prefix})
+				st, err := c.Status(ctx, spec, vsphere.StatusOptions{Nodes: o.Nodes, Prefix: o.Prefix})
 				if err != nil {
 					return vsphereError(err)
 				}
@@ -622,16 +623,16 @@ anything is deleted. The template is not touched.`,
 					}
 				}
 				if len(vms) == 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "cluster %s has no VMs to destroy\n", b.Spec.Name)
+					fmt.Fprintf(cmd.OutOrStdout(), "cluster %s has no VMs to destroy\n", spec.Name)
 					return nil
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "Destroy %d VMs of cluster %s in %s (%s)? Type yes to go on: ", len(vms), b.Spec.Name, c.Datacenter(), strings.Join(vms, " "))
+				fmt.Fprintf(cmd.ErrOrStderr(), "Destroy %d VMs of cluster %s in %s (%s)? Type yes to go on: ", len(vms), spec.Name, c.Datacenter(), strings.Join(vms, " "))
 				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
 					return errors.New("not confirmed; nothing destroyed")
 				}
 			}
-			res, err := c.Destroy(ctx, b, o)
+			res, err := c.Destroy(ctx, spec, o)
 			if res == nil && err != nil {
 				return cloneError(err)
 			}
@@ -678,7 +679,7 @@ still booting are skipped unless --force.`,
 			if dir == "" {
 				return usageError{errors.New("--cluster is required")}
 			}
-			b, err := loadBundle(dir, o.Nodes)
+			spec, err := loadSpec(dir, o.Nodes)
 			if err != nil {
 				return err
 			}
@@ -688,7 +689,7 @@ still booting are skipped unless --force.`,
 				return err
 			}
 			defer c.Close(context.WithoutCancel(ctx))
-			res, err := c.Scrub(ctx, b, o)
+			res, err := c.Scrub(ctx, spec, o)
 			if res == nil && err != nil {
 				return vsphereError(err)
 			}
@@ -712,17 +713,38 @@ still booting are skipped unless --force.`,
 	return cmd
 }
 
-// loadBundle reads the cluster bundle the vsphere commands work on and
-// checks that every --node names one of its nodes.
+// loadBundle reads the whole cluster bundle, keys included, for clone,
+// and checks that every --node names one of its nodes.
 func loadBundle(dir string, nodes []string) (*cluster.Bundle, error) {
 	b, err := cluster.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range nodes {
-		if _, ok := findNode(b, n); !ok {
-			return nil, usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, b.Spec.Name)}
-		}
+	if err := checkNodes(&b.Spec, nodes); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// loadSpec reads the public part of the bundle (cluster.yaml and
+// pki/ca.crt), all that status, scrub and destroy need, and checks that
+// every --node names one of its nodes.
+func loadSpec(dir string, nodes []string) (*cluster.Spec, error) {
+	s, err := cluster.LoadSpec(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNodes(s, nodes); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func checkNodes(s *cluster.Spec, nodes []string) error {
+	for _, n := range nodes {
+		if !slices.ContainsFunc(s.Nodes(), func(x cluster.Node) bool { return x.Name == n }) {
+			return usageError{fmt.Errorf("--node %q: no such node in cluster %s (see kiln cluster show)", n, s.Name)}
+		}
+	}
+	return nil
 }

@@ -228,3 +228,25 @@ func TestVSphereHelpAndUsage(t *testing.T) {
 		}
 	}
 }
+
+// status, scrub and destroy only look at the cluster: the public part of
+// the bundle (cluster.yaml, pki/ca.crt) is all they need.
+func TestVSphereWatcherNeedsNoKeys(t *testing.T) {
+	vsphereEnv(t)
+	dir := t.TempDir()
+	ova := vspheretest.WriteOVA(t, dir, "kiln-node", 1)
+	mustRun(t, "vsphere", "upload", ova, "--name", "tmpl", "--snapshot")
+	bundle := newSeedCluster(t)
+	mustRun(t, "vsphere", "clone", "--template", "tmpl", "--cluster", bundle, "--linked")
+	watch := publicCopy(t, bundle)
+	if out := mustRun(t, "vsphere", "status", "--cluster", watch); !strings.Contains(out, "m1    control-plane  m1  poweredOn") {
+		t.Errorf("status on the public files:\n%s", out)
+	}
+	mustRun(t, "vsphere", "scrub", "--cluster", watch, "--node", "w1", "--force")
+	if out := mustRun(t, "vsphere", "destroy", "--cluster", watch, "--node", "w1", "--yes"); out != "w1: destroyed\n" {
+		t.Errorf("destroy on the public files printed %q", out)
+	}
+	if _, err := runV(t, "vsphere", "clone", "--template", "tmpl", "--cluster", watch); err == nil {
+		t.Error("clone without the keys succeeded")
+	}
+}

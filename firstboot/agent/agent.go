@@ -129,6 +129,9 @@ type Options struct {
 	// other than / is for dry runs and tests.
 	Root     string
 	Platform Platform
+	// Interface is the node's network interface when the metadata names
+	// none; "" means the first Ethernet device under Root's /sys/class/net.
+	Interface string
 	// Runner runs commands; nil means host.ExecRunner.
 	Runner host.Runner
 	// Sethostname sets the kernel's host name; nil means sethostname(2).
@@ -299,7 +302,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	steps, err := a.plan()
 	if err != nil {
-		return a.fail(ctx, &Failure{Step: "plan", Err: err, Hint: "fix the node's metadata and reboot"})
+		var f *Failure
+		if !errors.As(err, &f) {
+			f = &Failure{Step: "plan", Err: err, Hint: "fix the node's metadata and reboot"}
+		}
+		return a.fail(ctx, f)
 	}
 	for _, s := range steps {
 		if a.state.done(s.name) {

@@ -45,9 +45,18 @@ func (a *Agent) plan() ([]step, error) {
 	n.bootstrap = c.Node.Role == config.RoleControlPlane && c.Cluster.ControlPlane.Peers[0].Name == c.Node.Name
 	n.iface = c.Node.Network.Interface
 	if n.iface == "" {
+		n.iface = a.opts.Interface
+	}
+	if n.iface == "" {
 		var err error
 		if n.iface, err = a.host.PrimaryInterface(); err != nil {
-			return nil, err
+			// Not a metadata mistake: the machine (or a dry run's root)
+			// has no Ethernet device to find.
+			hint := "name it in node.network.interface"
+			if a.opts.DryRun {
+				hint = "a dry run finds it under the root's /sys/class/net: give --interface NAME, or name it in node.network.interface"
+			}
+			return nil, &Failure{Step: "plan", Err: err, Hint: hint}
 		}
 	}
 	if c.Node.Role == config.RoleControlPlane {

@@ -103,8 +103,13 @@ func TestPrimaryInterfaceNone(t *testing.T) {
 	root := t.TempDir()
 	seed(t, root, map[string]string{"sys/class/net/lo/type": "772\n"})
 	h := &host.Host{Root: root}
-	if _, err := h.PrimaryInterface(); err == nil || !strings.Contains(err.Error(), "node.network.interface") {
-		t.Errorf("PrimaryInterface with only lo = %v, want an error naming node.network.interface", err)
+	if _, err := h.PrimaryInterface(); err == nil || !strings.Contains(err.Error(), "no Ethernet device under "+root+"/sys/class/net") {
+		t.Errorf("PrimaryInterface with only lo = %v, want an error saying there is no Ethernet device", err)
+	}
+	// An empty root (a dry run's) says the directory is missing.
+	h = &host.Host{Root: t.TempDir()}
+	if _, err := h.PrimaryInterface(); err == nil || !strings.HasSuffix(err.Error(), "/sys/class/net does not exist") {
+		t.Errorf("PrimaryInterface on an empty root = %v, want an error saying /sys/class/net does not exist", err)
 	}
 }
 

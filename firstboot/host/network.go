@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -91,6 +93,9 @@ func (h *Host) NetworkBackend() NetworkBackend {
 func (h *Host) PrimaryInterface() (string, error) {
 	dir := h.Path("/sys/class/net")
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("finding the network interface: %s does not exist", dir)
+	}
 	if err != nil {
 		return "", fmt.Errorf("finding the network interface: %w", err)
 	}
@@ -107,7 +112,7 @@ func (h *Host) PrimaryInterface() (string, error) {
 		names = append(names, n)
 	}
 	if len(names) == 0 {
-		return "", fmt.Errorf("finding the network interface: no Ethernet device under /sys/class/net (set node.network.interface)")
+		return "", fmt.Errorf("finding the network interface: no Ethernet device under %s", dir)
 	}
 	slices.Sort(names)
 	return names[0], nil
