@@ -198,7 +198,7 @@ func TestBuildWritesEveryImageTheClusterRuns(t *testing.T) {
 		"kiln.test/toolbox:curl-7.88.1-10_deb12u15": {
 			cmd: []string{"/bin/sh"},
 			has: map[string]string{
-				"usr/bin/curl": "file", "usr/bin/getent": "file", "usr/bin/sh": "-> dash", "bin": "-> usr/bin", "tmp": "dir",
+				"usr/bin/curl": "file", "usr/bin/getent": "file", "usr/bin/sleep": "file", "usr/bin/sh": "-> dash", "bin": "-> usr/bin", "tmp": "dir",
 			},
 			hasNot: noDocs,
 		},

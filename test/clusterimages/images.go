@@ -178,7 +178,7 @@ func fillLayer(t *Tree, layer string, in Inputs, deb *Debian) error {
 		}
 		return runtimeDirs(t)
 	case "toolbox":
-		sel := Selection{Packages: []string{"curl", "dash", "libc-bin"}}
+		sel := Selection{Packages: []string{"curl", "dash", "libc-bin", "coreutils"}}
 		if _, err := deb.AddPackages(t, sel); err != nil {
 			return err
 		}

@@ -196,6 +196,7 @@ func ClusterPackages() []Package {
 		}},
 		{Name: "curl", Version: "7.88.1-10+deb12u15", Depends: "libc6 (>= 2.34)", Files: []File{{Path: "/usr/bin/curl", Exec: true}}},
 		{Name: "dash", Version: "0.5.12-2", Files: []File{{Path: "/bin/dash", Exec: true}, {Path: "/bin/sh", Link: "dash"}}},
+		{Name: "coreutils", Version: "9.1-1", Depends: "libc6 (>= 2.34)", Files: []File{{Path: "/usr/bin/cat", Exec: true}, {Path: "/usr/bin/sleep", Exec: true}}},
 		{Name: "libc-bin", Version: "2.36-9+deb12u10", Depends: "libc6 (>> 2.36)", Files: []File{{Path: "/usr/bin/getent", Exec: true}}},
 		{Name: "grep", Version: "3.8-5", Depends: "libc6 (>= 2.34)", Files: []File{{Path: "/bin/grep", Exec: true}, {Path: "/bin/egrep", Exec: true}}},
 		{Name: "init-system-helpers", Version: "1.65.2", Depends: "perl-base", Files: []File{{Path: "/usr/bin/deb-systemd-helper", Exec: true}}},
