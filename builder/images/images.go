@@ -186,9 +186,7 @@ func pull(ctx context.Context, ref, dst string, o Options) error {
 			return copyFile(cached, dst)
 		}
 	}
-	write := func(path string) error {
-		return writeAtomic(path, func(w io.Writer) error { return tarball.Write(tag, img, w) })
-	}
+	write := func(path string) error { return WriteArchive(path, tag, img) }
 	if cached == "" {
 		return write(dst)
 	}
@@ -208,6 +206,12 @@ func copyFile(src, dst string) error {
 		_, err := io.Copy(w, in)
 		return err
 	})
+}
+
+// WriteArchive writes img as a docker archive named by tag at path, through
+// a temporary file in its directory, so a reader never sees half of it.
+func WriteArchive(path string, tag name.Tag, img v1.Image) error {
+	return writeAtomic(path, func(w io.Writer) error { return tarball.Write(tag, img, w) })
 }
 
 // writeAtomic writes through a temp file in dst's directory.

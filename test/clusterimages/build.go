@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kiln-build/kiln/builder/images"
 )
@@ -114,10 +112,12 @@ func Build(ctx context.Context, in Inputs, outDir string) ([]Result, error) {
 	for _, r := range results {
 		fmt.Fprintf(&index, "%s %s %s\n", r.Ref, r.File, r.Digest)
 	}
-	if err := writeAtomic(filepath.Join(outDir, IndexFile), func(w io.Writer) error {
-		_, err := io.WriteString(w, index.String())
-		return err
-	}); err != nil {
+	indexPath := filepath.Join(outDir, IndexFile)
+	err = os.WriteFile(indexPath+".tmp", []byte(index.String()), 0o644)
+	if err == nil {
+		err = os.Rename(indexPath+".tmp", indexPath)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", IndexFile, err)
 	}
 	return results, nil
@@ -183,26 +183,6 @@ func writeImage(s spec, in Inputs, outDir string, layer func(string) (v1.Layer, 
 	for _, l := range m.Layers {
 		r.Size += l.Size
 	}
-	err = writeAtomic(filepath.Join(outDir, r.File), func(w io.Writer) error { return tarball.Write(tag, img, w) })
-	return r, err
+	return r, images.WriteArchive(filepath.Join(outDir, r.File), tag, img)
 }
 
-// writeAtomic writes dst through a temporary file in its directory.
-func writeAtomic(dst string, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+"-*")
-	if err != nil {
-		return err
-	}
-	err = fill(tmp)
-	err = errors.Join(err, tmp.Close())
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
