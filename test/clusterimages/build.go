@@ -185,4 +185,3 @@ func writeImage(s spec, in Inputs, outDir string, layer func(string) (v1.Layer, 
 	}
 	return r, images.WriteArchive(filepath.Join(outDir, r.File), tag, img)
 }
-
