@@ -208,8 +208,10 @@ func find(lines []string, re string) []string {
 	return nil
 }
 
+// fixtureValue finds what the fixture's report, or one of its stand-ins
+// (which say so on each line), wrote for key.
 func fixtureValue(lines []string, key string) (string, bool) {
-	m := find(lines, regexp.QuoteMeta(fixture.Marker+" "+key)+` (.*)$`)
+	m := find(lines, regexp.QuoteMeta(fixture.Marker)+`(?: stand-in)? `+regexp.QuoteMeta(key)+` (.*)$`)
 	if m == nil {
 		return "", false
 	}
