@@ -133,6 +133,7 @@ func TestCluster(t *testing.T) {
 	vmctx, stopVMs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopVMs(); wg.Wait() }()
+	defer holdOnFailure(t, kubeconfig)
 	poweredOn := time.Now()
 	for _, n := range nodes {
 		n.start(t, vmctx, &wg, img.Raw, out)
@@ -222,7 +223,7 @@ func TestCluster(t *testing.T) {
 			if o == "Failed" {
 				logs, _ := kc.run(ctx, "logs", "kiln-probe")
 				desc, _ := kc.run(ctx, "describe", "pod", "kiln-probe")
-				t.Fatalf("the probe pod failed:\n%s\n%s", logs, desc)
+				t.Fatalf("the probe pod failed:\n%s\n%s\n%s", logs, desc, clusterDiagnostics(ctx, kc))
 			}
 			if o != "Succeeded" {
 				return fmt.Errorf("phase %q", o)
@@ -259,6 +260,38 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kubectl get nodes -o wide:\n%s", o)
+}
+
+// holdOnFailure keeps a failed cluster running for E2E_HOLD (a Go
+// duration) so that a person can look at it with kubectl from the test's
+// network namespace before the machines are stopped.
+func holdOnFailure(t *testing.T, kubeconfig string) {
+	d, err := time.ParseDuration(os.Getenv("E2E_HOLD"))
+	if err != nil || d <= 0 || !t.Failed() {
+		return
+	}
+	t.Logf("holding the failed cluster for %s: nsenter --net=/proc/%d/ns/net kubectl --kubeconfig %s ...", d, os.Getpid(), kubeconfig)
+	time.Sleep(d)
+}
+
+// clusterDiagnostics is what a person debugging a failed network check
+// looks at first: where the pods run, the DNS service's endpoints, and the
+// logs of kube-proxy and flannel.
+func clusterDiagnostics(ctx context.Context, kc kubectl) string {
+	var b strings.Builder
+	show := func(args ...string) {
+		o, err := kc.run(ctx, args...)
+		fmt.Fprintf(&b, "$ kubectl %s\n%s", strings.Join(args, " "), o)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+	}
+	show("get", "pods", "--all-namespaces", "-o", "wide")
+	show("-n", "kube-system", "get", "endpointslices", "-o", "wide")
+	show("-n", "kube-system", "logs", "-l", "k8s-app=kube-proxy", "--tail", "30", "--prefix")
+	show("-n", "kube-flannel", "logs", "-l", "k8s-app=flannel", "--tail", "30", "--prefix")
+	show("-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail", "30", "--prefix")
+	return b.String()
 }
 
 // requirePrivateNetns refuses to run where the test's bridge and guests
