@@ -151,6 +151,9 @@ func (b *Bundle) SaveSpec(dir string) error {
 	if onDisk.Spec.CACertHash != b.Spec.CACertHash {
 		return fmt.Errorf("saving %s: the bundle there has another CA (%s, not %s)", filepath.Join(dir, SpecFile), onDisk.Spec.CACertHash, b.Spec.CACertHash)
 	}
+	if onDisk.Spec.ID != b.Spec.ID {
+		return fmt.Errorf("saving %s: the bundle there has another ID (%q, not %q)", filepath.Join(dir, SpecFile), onDisk.Spec.ID, b.Spec.ID)
+	}
 	spec, err := config.MarshalYAML(&b.Spec)
 	if err != nil {
 		return err

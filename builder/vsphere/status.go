@@ -70,9 +70,9 @@ func (c *Client) Status(ctx context.Context, s *cluster.Spec, opts StatusOptions
 		case err != nil:
 			st.Exists, st.Foreign, st.Problem = true, true, err.Error()
 		case vm == nil:
-		case !ownedBy(vm, s, n.Name) || vm.template():
+		case !isNode(vm, s, n.Name):
 			st.Exists, st.Foreign = true, true
-			st.Problem = fmt.Sprintf("not node %s of cluster %s: a VM kiln did not clone has its name", n.Name, s.Name)
+			st.Problem = fmt.Sprintf("not node %s of cluster %s (it is %s)", n.Name, s.Name, foreign1(vm, s, n.Name).is())
 		default:
 			st.Exists = true
 			st.PowerState = string(vm.Runtime.PowerState)

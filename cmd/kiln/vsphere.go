@@ -280,8 +280,13 @@ when given). Then power them on: all VMs are created first, so the first
 control plane starts with its peers.
 
 VMs that already exist are left alone, so after "kiln cluster add-node" the
-same command creates just the new nodes. A VM kiln did not clone that has a
-node's name stops the run before anything is created.
+same command creates just the new nodes. Each VM carries the bundle's ID and
+CA hash and its node's name in extraConfig (not secret), and a node is
+recognised by them under any VM name, in any folder of the datacenter: a
+node that exists under another name (another --prefix, a rename) stops the
+run before anything is created, so a cluster is never cloned twice. A
+separate cluster needs its own bundle (kiln cluster new). A VM that has a
+node's name but is not that node stops the run too.
 
 --linked makes linked clones: a child disk over the template's snapshot
 (upload it with --snapshot). They are made in seconds and take little space,
@@ -367,7 +372,8 @@ clones.`,
 // cloneError makes refusals that are the user's to fix usage errors.
 func cloneError(err error) error {
 	var fe *vsphere.ForeignVMError
-	if errors.As(err, &fe) {
+	var de *vsphere.DuplicateNodeError
+	if errors.As(err, &fe) || errors.As(err, &de) {
 		return usageError{err}
 	}
 	return vsphereError(err)

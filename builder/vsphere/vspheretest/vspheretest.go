@@ -208,3 +208,17 @@ func (s *Sim) CreateVM(tb testing.TB, name string) {
 		tb.Fatal(err)
 	}
 }
+
+// Rename renames the named VM, as someone might in the vSphere client.
+func (s *Sim) Rename(tb testing.TB, name, to string) {
+	tb.Helper()
+	ctx := context.Background()
+	vm := object.NewVirtualMachine(s.Client, s.VM(tb, name).Self)
+	task, err := vm.Rename(ctx, to)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
