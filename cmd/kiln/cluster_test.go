@@ -18,13 +18,20 @@ import (
 // error as main would print it.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	out, _, err := runSplit(t, args...)
+	return out, err
+}
+
+// runSplit is run that also returns what went to stderr.
+func runSplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmd := newRootCommand()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
 }
 
 func newSeedCluster(t *testing.T, extra ...string) string {

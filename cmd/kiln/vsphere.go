@@ -395,6 +395,8 @@ func printNodeResults(w io.Writer, res []vsphere.NodeResult) {
 			}
 		case vsphere.Absent:
 			what = "no VM"
+		case vsphere.Skipped:
+			what = "skipped, its secrets stay in the VM configuration"
 		default:
 			what = string(r.Action)
 		}
@@ -472,6 +474,10 @@ not done).`,
 				}
 			} else {
 				printStatus(cmd.OutOrStdout(), st)
+				if held := vsphere.HoldingSecrets(st); len(held) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "secrets (the bootstrap token, a control plane's CA keys) are still in the VM configuration of: %s; kiln vsphere scrub --cluster %s --wait clears each once its first boot is done\n",
+						strings.Join(held, ", "), dir)
+				}
 			}
 			return vsphereError(err)
 		},
@@ -489,7 +495,7 @@ not done).`,
 }
 
 func statusRows(st []vsphere.NodeStatus) [][]string {
-	rows := [][]string{{"NODE", "ROLE", "VM", "POWER", "IP", "PHASE", "MESSAGE"}}
+	rows := [][]string{{"NODE", "ROLE", "VM", "POWER", "IP", "PHASE", "SECRETS", "MESSAGE"}}
 	for _, s := range st {
 		power, phase, msg := s.PowerState, string(s.Phase), s.Message
 		if !s.Exists {
@@ -504,7 +510,14 @@ func statusRows(st []vsphere.NodeStatus) [][]string {
 		if s.Problem != "" {
 			msg = s.Problem
 		}
-		rows = append(rows, []string{s.Node, string(s.Role), s.VM, power, dash(s.IP), dash(phase), msg})
+		secrets := "-"
+		switch {
+		case s.Secrets:
+			secrets = "in VM"
+		case s.Exists && !s.Foreign:
+			secrets = "cleared"
+		}
+		rows = append(rows, []string{s.Node, string(s.Role), s.VM, power, dash(s.IP), dash(phase), secrets, msg})
 	}
 	return rows
 }
@@ -564,8 +577,8 @@ func (l *liveStatus) update(st []vsphere.NodeStatus) {
 func statusLine(s vsphere.NodeStatus) string {
 	r := statusRows([]vsphere.NodeStatus{s})[1]
 	line := fmt.Sprintf("%s: %s, %s", s.Node, r[3], r[5])
-	if r[6] != "" {
-		line += ": " + r[6]
+	if r[7] != "" {
+		line += ": " + r[7]
 	}
 	return line
 }
@@ -666,16 +679,25 @@ func newVSphereScrubCommand(f *vsphereFlags) *cobra.Command {
 	var (
 		dir, output string
 		o           vsphere.ScrubOptions
+		timeout     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "scrub --cluster DIR",
-		Short: "Clear guestinfo.kiln.metadata (CA keys) from nodes whose first boot is done",
+		Short: "Clear guestinfo.kiln.metadata (CA keys, token) from nodes whose first boot is done",
 		Long: `Scrub clears guestinfo.kiln.metadata from the configuration of the cluster's
-VMs whose first boot is done. A control plane's metadata holds the cluster's CA
-keys; the agent keeps its own copy and blanks the value inside the guest, but the
-VM's configuration in vCenter keeps it until it is cleared from this side. Nodes
-still booting are skipped unless --force.`,
-		Example: `  kiln vsphere status --cluster prod/ --wait && kiln vsphere scrub --cluster prod/
+VMs whose first boot is done. It holds every node's bootstrap token and a
+control plane's CA keys; the agent keeps its own copy and blanks the value
+inside the guest, but the VM's configuration in vCenter keeps it until it is
+cleared from this side.
+
+A node still booting is skipped (--force clears it anyway; it can then no
+longer start over from its metadata), as is a node whose first boot failed.
+Each line says what happened to a node; when any node asked for still holds
+its secrets at the end, scrub names them and exits 1. --wait finishes the
+job: it clears each node as its first boot completes, until every node is
+done or failed, or --timeout passes.`,
+		Example: `  kiln vsphere scrub --cluster prod/ --wait --timeout 30m
+  kiln vsphere status --cluster prod/ --wait && kiln vsphere scrub --cluster prod/
   kiln vsphere scrub --cluster prod/ --node w4 --force`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -684,6 +706,9 @@ still booting are skipped unless --force.`,
 			}
 			if dir == "" {
 				return usageError{errors.New("--cluster is required")}
+			}
+			if timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 			}
 			spec, err := loadSpec(dir, o.Nodes)
 			if err != nil {
@@ -695,7 +720,16 @@ still booting are skipped unless --force.`,
 				return err
 			}
 			defer c.Close(context.WithoutCancel(ctx))
-			res, err := c.Scrub(ctx, spec, o)
+			sctx := ctx
+			if o.Wait {
+				var cancel context.CancelFunc
+				sctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+				if errw := cmd.ErrOrStderr(); output != "json" && isTerminal(errw) {
+					o.Report = func(r vsphere.NodeResult) { printNodeResults(errw, []vsphere.NodeResult{r}) }
+				}
+			}
+			res, err := c.Scrub(sctx, spec, o)
 			if res == nil && err != nil {
 				return vsphereError(err)
 			}
@@ -706,6 +740,10 @@ still booting are skipped unless --force.`,
 			} else {
 				printNodeResults(cmd.OutOrStdout(), res)
 			}
+			var ns *vsphere.NotScrubbedError
+			if errors.As(err, &ns) && !o.Wait {
+				return fmt.Errorf("%w (kiln vsphere scrub --cluster %s --wait clears each as its first boot completes)", err, dir)
+			}
 			return vsphereError(err)
 		},
 	}
@@ -714,6 +752,9 @@ still booting are skipped unless --force.`,
 	fl.StringArrayVar(&o.Nodes, "node", nil, "scrub only this node's VM; repeat")
 	fl.StringVar(&o.Prefix, "prefix", "", "the prefix the VMs were cloned with")
 	fl.BoolVar(&o.Force, "force", false, "also clear nodes whose first boot is not done")
+	fl.BoolVar(&o.Wait, "wait", false, "wait for nodes still booting and clear each as it is done")
+	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "how long --wait waits")
+	fl.DurationVar(&o.Interval, "interval", 5*time.Second, "how often --wait looks")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
