@@ -109,8 +109,13 @@ func (f *vsphereFlags) connect(ctx context.Context, cmd *cobra.Command) (*vspher
 // vsphereError names the flag beside the environment variable in a
 // setting's error: `datastore "x" (--datastore or GOVC_DATASTORE): not found`.
 func vsphereError(err error) error {
+	var ce *vsphere.CertificateError
+	if errors.As(err, &ce) {
+		msg := strings.Replace(err.Error(), "GOVC_TLS_CA_CERTS=FILE.pem", "--tls-ca-certs FILE.pem or GOVC_TLS_CA_CERTS", 1)
+		return errors.New(strings.Replace(msg, "GOVC_INSECURE=1", "--insecure or GOVC_INSECURE=1", 1))
+	}
 	var se *vsphere.SettingError
-	if err == nil || !errors.As(err, &se) {
+	if !errors.As(err, &se) {
 		return err
 	}
 	env := vsphere.EnvName(se.Field)
