@@ -233,7 +233,11 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 		vm, err := single(vmName, found[vmName])
 		var elsewhere []string
 		for _, k := range known[n.Name] {
-			if vm == nil || k.Self != vm.Self {
+			switch {
+			case vm != nil && k.Self == vm.Self:
+			case k.Name == vmName:
+				elsewhere = append(elsewhere, k.Name+" (outside the folder kiln clones into)")
+			default:
 				elsewhere = append(elsewhere, k.Name)
 			}
 		}

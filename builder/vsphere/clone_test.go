@@ -288,6 +288,15 @@ func TestCloneRecognisesNodesUnderAnyName(t *testing.T) {
 	}
 	noClones("renamed node")
 
+	// The same names in another folder are still the same nodes.
+	sim.CreateFolder(t, "elsewhere", "tmpl")
+	other := connectWith(t, sim, func(s *Settings) { s.Folder = "elsewhere" })
+	_, err = other.Clone(ctx, b, CloneOptions{Template: "tmpl", Prefix: "a-", Nodes: []string{"m1"}})
+	if err == nil || !strings.Contains(err.Error(), "already exists as VM a-m1 (outside the folder kiln clones into)") {
+		t.Errorf("another folder: %v", err)
+	}
+	noClones("another folder")
+
 	// A copy of the bundle with another name and ID has the same CAs: the
 	// same cluster.
 	copied := *b

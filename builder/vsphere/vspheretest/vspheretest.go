@@ -222,3 +222,37 @@ func (s *Sim) Rename(tb testing.TB, name, to string) {
 		tb.Fatal(err)
 	}
 }
+
+// CreateFolder makes a VM folder named name in DC0's VM folder and moves
+// the named VMs into it.
+func (s *Sim) CreateFolder(tb testing.TB, name string, vms ...string) {
+	tb.Helper()
+	ctx := context.Background()
+	f := find.NewFinder(s.Client)
+	dc, err := f.Datacenter(ctx, Datacenter)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	folder, err := folders.VmFolder.CreateFolder(ctx, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var refs []types.ManagedObjectReference
+	for _, vm := range vms {
+		refs = append(refs, s.VM(tb, vm).Self)
+	}
+	if len(refs) == 0 {
+		return
+	}
+	task, err := folder.MoveInto(ctx, refs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
