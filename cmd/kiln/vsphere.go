@@ -68,7 +68,7 @@ prints the password. See docs/vsphere.md.`,
 	pf.StringVar(&f.datastore, "datastore", "", "datastore for new VMs (env GOVC_DATASTORE; default: the only one)")
 	pf.StringVar(&f.network, "network", "", "network for the VMs' NIC (env GOVC_NETWORK; upload default: the only one)")
 	pf.StringVar(&f.pool, "resource-pool", "", "resource pool, e.g. CLUSTER/Resources (env GOVC_RESOURCE_POOL; default: the only one)")
-	pf.StringVar(&f.folder, "folder", "", "VM folder; kiln also looks for VMs by name only under it (env GOVC_FOLDER)")
+	pf.StringVar(&f.folder, "folder", "", "VM folder; kiln also looks for VMs by name only under it, though clone looks for a cluster's nodes in the whole datacenter (env GOVC_FOLDER)")
 	cmd.AddCommand(newVSphereUploadCommand(f), newVSphereCloneCommand(f), newVSphereStatusCommand(f), newVSphereScrubCommand(f), newVSphereDestroyCommand(f))
 	return cmd
 }
