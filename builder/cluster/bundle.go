@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -89,6 +91,9 @@ func New(opts Options) (*Bundle, error) {
 	if b.Token, err = NewBootstrapToken(); err != nil {
 		return nil, err
 	}
+	if b.Spec.ID, err = newID(); err != nil {
+		return nil, err
+	}
 	ca, err := config.ParseCertificatePEM(b.KubernetesCA.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("reading back the new CA: %w", err)
@@ -98,6 +103,15 @@ func New(opts Options) (*Bundle, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// newID makes a bundle ID: 128 random bits in hex.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("making the bundle ID: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -310,6 +310,7 @@ func TestLoadChecks(t *testing.T) {
 		{"unknown field", "cluster.yaml", "", "line 1: bogus: unknown field"},
 		{"missing", "pki/sa.pub", "-", "no such file"},
 		{"token", "token", "nope\n", "bootstrapToken"},
+		{"id", "cluster.yaml", "", `id: "not-an-id" is not a bundle ID`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "b")
@@ -324,6 +325,9 @@ func TestLoadChecks(t *testing.T) {
 			case "unknown field":
 				spec, _ := os.ReadFile(path)
 				c.content = "bogus: 1\n" + string(spec)
+			case "id":
+				spec, _ := os.ReadFile(path)
+				c.content = strings.Replace(string(spec), "id: "+b.Spec.ID, "id: not-an-id", 1)
 			}
 			if c.content == "-" {
 				os.Remove(path)
@@ -335,6 +339,27 @@ func TestLoadChecks(t *testing.T) {
 				t.Errorf("Load = %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestBundleID: every bundle is told from every other by a random ID kept
+// in cluster.yaml; one made before IDs gets a stable one from its CA.
+func TestBundleID(t *testing.T) {
+	b := seedBundle(t)
+	if len(b.Spec.ID) != 32 || b.Spec.BundleID() != b.Spec.ID {
+		t.Errorf("ID %q, BundleID %q", b.Spec.ID, b.Spec.BundleID())
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := b.Write(dir, cluster.CreateOnly); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := cluster.LoadSpec(dir); err != nil || s.ID != b.Spec.ID {
+		t.Errorf("LoadSpec: ID %v, %v", s, err)
+	}
+	legacy := b.Spec
+	legacy.ID = ""
+	if got, want := legacy.BundleID(), "ca-"+strings.TrimPrefix(b.Spec.CACertHash, "sha256:")[:32]; got != want {
+		t.Errorf("BundleID without an ID = %q, want %q", got, want)
 	}
 }
 
@@ -377,6 +402,9 @@ func TestAddNode(t *testing.T) {
 	again, err := cluster.Load(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again.Spec.ID != b.Spec.ID {
+		t.Errorf("add-node changed the bundle ID from %s to %s", b.Spec.ID, again.Spec.ID)
 	}
 	nodes := again.Spec.Nodes()
 	if len(nodes) != 7 || nodes[3].Name != "m4" || nodes[6].Name != "w3" {

@@ -37,6 +37,7 @@ func exampleBundle(t *testing.T) *cluster.Bundle {
 		APIVersion:           config.APIVersion,
 		Kind:                 cluster.KindCluster,
 		Name:                 "prod",
+		ID:                   "3f9c2a7d51e84b06a1d2c3e4f5a6b7c8",
 		KubernetesVersion:    "v1.34.2",
 		ControlPlaneEndpoint: config.ControlPlaneEndpoint{VIP: "10.31.100.100", DNSName: "k8s-api.prod.example.com"},
 		LoadBalancer:         config.LoadBalancer{Interface: "ens192"},

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,9 @@ func (b *Bundle) SaveSpec(dir string) error {
 	if onDisk.Spec.CACertHash != b.Spec.CACertHash {
 		return fmt.Errorf("saving %s: the bundle there has another CA (%s, not %s)", filepath.Join(dir, SpecFile), onDisk.Spec.CACertHash, b.Spec.CACertHash)
 	}
+	if onDisk.Spec.ID != b.Spec.ID {
+		return fmt.Errorf("saving %s: the bundle there has another ID (%q, not %q)", filepath.Join(dir, SpecFile), onDisk.Spec.ID, b.Spec.ID)
+	}
 	spec, err := config.MarshalYAML(&b.Spec)
 	if err != nil {
 		return err
@@ -247,6 +251,9 @@ func checkCAHash(dir string, s *Spec, caCert string) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
+	if err := checkIsCA(path, cert); err != nil {
+		return err
+	}
 	if h := config.CACertHash(cert); h != s.CACertHash {
 		return fmt.Errorf("checking cluster bundle: %s is not the CA of %s (its hash is %s, caCertHash %s)", path, filepath.Join(dir, SpecFile), h, s.CACertHash)
 	}
@@ -308,6 +315,9 @@ func (b *Bundle) checkFiles(dir string) error {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path(ca.cert), err)
 		}
+		if err := checkIsCA(path(ca.cert), cert); err != nil {
+			return err
+		}
 		key, err := config.ParsePrivateKeyPEM(ca.ck.Key)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path(ca.key), err)
@@ -326,6 +336,13 @@ func (b *Bundle) checkFiles(dir string) error {
 	}
 	if !samePublicKey(key, pub) {
 		return fmt.Errorf("checking cluster bundle: %s does not belong to the public key %s", path(SAPrivateKeyFile), path(SAPublicKeyFile))
+	}
+	return nil
+}
+
+func checkIsCA(path string, cert *x509.Certificate) error {
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return fmt.Errorf("checking cluster bundle: %s is not a CA certificate (%q needs basicConstraints CA:TRUE and keyCertSign)", path, cert.Subject.CommonName)
 	}
 	return nil
 }

@@ -1,13 +1,22 @@
 package cluster_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-build/kiln/builder/cluster"
+	"github.com/kiln-build/kiln/firstboot/config"
 )
 
 func writeSeed(t *testing.T) string {
@@ -94,5 +103,33 @@ func TestLoadNamesTheCorruptFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "node m1") {
 			t.Errorf("%s = %q: Load = %v, want an error naming %s", c.file, c.content[:min(len(c.content), 20)], err, path)
 		}
+	}
+
+	// A certificate that parses, with its key and cluster.yaml's hash to
+	// match, but is no CA: named as the file, not as node m1's metadata.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not-a-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	dir := writeSeed(t)
+	os.WriteFile(filepath.Join(dir, cluster.CACertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, cluster.CAKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	spec, _ := os.ReadFile(filepath.Join(dir, cluster.SpecFile))
+	spec = []byte(strings.Replace(string(spec), b.Spec.CACertHash, config.CACertHash(cert), 1))
+	os.WriteFile(filepath.Join(dir, cluster.SpecFile), spec, 0o600)
+	_, err = cluster.Load(dir)
+	if path := filepath.Join(dir, cluster.CACertFile); err == nil || !strings.Contains(err.Error(), path+" is not a CA certificate") || strings.Contains(err.Error(), "node m1") {
+		t.Errorf("a certificate that is no CA: Load = %v, want an error naming %s", err, path)
 	}
 }

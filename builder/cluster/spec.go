@@ -17,9 +17,15 @@ const KindCluster = "Cluster"
 // both documents (cluster.yaml's controlPlanes is the NodeConfig's
 // cluster.controlPlane.peers).
 type Spec struct {
-	APIVersion           string                      `yaml:"apiVersion" json:"apiVersion"`
-	Kind                 string                      `yaml:"kind" json:"kind"`
-	Name                 string                      `yaml:"name" json:"name"`
+	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string `yaml:"kind" json:"kind"`
+	Name       string `yaml:"name" json:"name"`
+	// ID tells this bundle from every other, whatever its name: 32
+	// random hex digits made by New and kept by AddNode. It is not secret;
+	// kiln marks every VM it clones with it (and with CACertHash), so that
+	// a node is recognised under any VM name. A bundle made before IDs
+	// has none; BundleID then derives one from CACertHash.
+	ID                   string                      `yaml:"id,omitempty" json:"id,omitempty"`
 	KubernetesVersion    string                      `yaml:"kubernetesVersion" json:"kubernetesVersion"`
 	ControlPlaneEndpoint config.ControlPlaneEndpoint `yaml:"controlPlaneEndpoint" json:"controlPlaneEndpoint"`
 	LoadBalancer         config.LoadBalancer         `yaml:"loadBalancer" json:"loadBalancer"`
@@ -46,6 +52,17 @@ type NodeNetwork struct {
 	PrefixLength int      `yaml:"prefixLength,omitempty" json:"prefixLength,omitempty"`
 	Gateway      string   `yaml:"gateway,omitempty" json:"gateway,omitempty"`
 	DNS          []string `yaml:"dns,omitempty" json:"dns,omitempty"`
+}
+
+// BundleID is the bundle's identity: ID, or for a bundle made before IDs,
+// "ca-" and the first 32 hex digits of CACertHash (stable, since the CA
+// never changes).
+func (s *Spec) BundleID() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	h := strings.TrimPrefix(s.CACertHash, "sha256:")
+	return "ca-" + h[:min(32, len(h))]
 }
 
 // Node is one node of the bundle, with its role.
@@ -201,15 +218,21 @@ func (s *Spec) validate() error {
 	if !hashOK(s.CACertHash) {
 		add("caCertHash", "%q is not a CA certificate hash", s.CACertHash)
 	}
+	if s.ID != "" && !idOK(s.ID) {
+		add("id", "%q is not a bundle ID (want 32 lowercase hex digits, as kiln cluster new makes)", s.ID)
+	}
 	return errors.Join(errs...)
 }
 
 func hashOK(h string) bool {
 	const p = "sha256:"
-	if len(h) != len(p)+64 || !strings.HasPrefix(h, p) {
-		return false
-	}
-	for _, r := range h[len(p):] {
+	return len(h) == len(p)+64 && strings.HasPrefix(h, p) && lowerHex(h[len(p):])
+}
+
+func idOK(id string) bool { return len(id) == 32 && lowerHex(id) }
+
+func lowerHex(s string) bool {
+	for _, r := range s {
 		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
 			return false
 		}

@@ -42,6 +42,8 @@ func Decode(file string, data []byte) (*Profile, error) {
 		return nil, yamlError(file, err)
 	}
 	p.source = file
+	p.lines = map[string]int{}
+	recordLines(p.lines, "", root)
 	return p, nil
 }
 

@@ -52,12 +52,13 @@ func Load(ref string, opts LoadOptions) (*Profile, error) {
 	}
 	merged.Extends = chain[0].Extends
 	merged.source = chain[0].source
+	merged.lines = nil
 	for _, p := range chain {
 		merged.chain = append(merged.chain, p.source)
 	}
 	merged.ApplyDefaults()
 	if err := merged.Validate(); err != nil {
-		return nil, err
+		return nil, locateErrors(err, merged, chain)
 	}
 	return merged, nil
 }

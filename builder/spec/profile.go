@@ -48,6 +48,9 @@ type Profile struct {
 	// read from memory); chain lists it and its ancestors, child first.
 	source string
 	chain  []string
+	// lines maps the field paths of the document read to their lines; nil
+	// on a merged profile.
+	lines map[string]int
 }
 
 // Repo is one yum repository, with dnf's option names.

@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,5 +291,47 @@ func TestParseSize(t *testing.T) {
 		if _, err := spec.ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestExtendsErrorsNameTheLineWritten: Validate checks the merged profile,
+// but its errors point at the file of the chain that set the field, with
+// the position and line written there, not packages[40] of the merged list.
+func TestExtendsErrorsNameTheLineWritten(t *testing.T) {
+	dir := t.TempDir()
+	var pkgs strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&pkgs, "  - pkg%d\n", i)
+	}
+	base := write(t, dir, "base.yaml", strings.Replace(minimal, "packages: [kernel, kubeadm-1.34.2]\n", "packages:\n"+pkgs.String(), 1))
+	child := write(t, dir, "sub/child.yaml", `apiVersion: kiln/v1
+kind: Profile
+name: child
+extends: ../base.yaml
+packages:
+  - kubeadm-1.34.2
+  - kubeadm=1.34
+sysctl:
+  net.ipv4.ip_forward: ""
+`)
+	_, err := spec.Load(child, spec.LoadOptions{})
+	for _, want := range []string{
+		child + `:7: packages[1]: "kubeadm=1.34" is not a package spec`,
+		child + `:9: sysctl.net.ipv4.ip_forward: empty value`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v\nwant it to contain %s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "packages[41]") {
+		t.Errorf("the error names the merged list: %v", err)
+	}
+
+	// A mistake in the parent is the parent's, at its line.
+	write(t, dir, "base.yaml", strings.Replace(minimal, "https://example.com", "ftp://example.com", 1))
+	write(t, dir, "sub/child.yaml", "apiVersion: kiln/v1\nkind: Profile\nname: child\nextends: ../base.yaml\n")
+	_, err = spec.Load(child, spec.LoadOptions{})
+	if want := base + `:6: repos[0].baseurl[0]: "ftp://example.com/9/BaseOS/x86_64/os/" is not a repository URL`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v\nwant it to contain %s", err, want)
 	}
 }

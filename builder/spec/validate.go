@@ -94,7 +94,7 @@ var (
 // Validate checks the profile and returns every mistake found, each an
 // *Error naming the field and what is allowed (joined with errors.Join).
 func (p *Profile) Validate() error {
-	v := &validator{file: p.source}
+	v := &validator{file: p.source, profile: p}
 	if p.APIVersion != APIVersion {
 		v.add("apiVersion", "%q is not supported (want %q)", p.APIVersion, APIVersion)
 	}
@@ -376,12 +376,13 @@ func checkGlobs(v *validator, field string, globs []string) {
 }
 
 type validator struct {
-	file string
-	errs []error
+	file    string
+	profile *Profile
+	errs    []error
 }
 
 func (v *validator) add(field, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.file, Field: field, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.profile.lineOf(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }

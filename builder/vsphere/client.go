@@ -2,6 +2,8 @@ package vsphere
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -38,11 +40,11 @@ func Connect(ctx context.Context, s Settings) (*Client, error) {
 	}
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", u, err)
+		return nil, connectError(u, "connecting to "+u.String(), err)
 	}
 	sm := session.NewManager(vc)
 	if err := sm.Login(ctx, url.UserPassword(user, string(pass))); err != nil {
-		return nil, fmt.Errorf("logging in to %s as %s: %w", u, user, err)
+		return nil, connectError(u, fmt.Sprintf("logging in to %s as %s", u, user), err)
 	}
 	c, err := NewClient(ctx, vc, s)
 	if err != nil {
@@ -51,6 +53,40 @@ func Connect(ctx context.Context, s Settings) (*Client, error) {
 	}
 	c.session = sm
 	return c, nil
+}
+
+// CertificateError is vCenter's TLS certificate failing verification: signed
+// by a CA this host does not trust, or not for the name in the URL.
+type CertificateError struct {
+	Doing string // "connecting to https://vc.example.com/sdk"
+	Err   error
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("%s: vCenter's certificate is not trusted: %v (trust the CA that signed it with GOVC_TLS_CA_CERTS=FILE.pem, or skip the check with GOVC_INSECURE=1 on a test system)", e.Doing, e.Err)
+}
+
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+func connectError(u *url.URL, doing string, err error) error {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) {
+		return &CertificateError{Doing: doing, Err: certCause(err)}
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// certCause is the verification error itself, without the URL and method
+// net/http wraps it in.
+func certCause(err error) error {
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) && cv.Err != nil {
+		return cv.Err
+	}
+	return err
 }
 
 // NewClient uses an existing, logged-in vim25 client; only the placement

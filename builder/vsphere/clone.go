@@ -34,7 +34,8 @@ func checkVMName(name string) error {
 // NodeExtraConfig is the extraConfig a VM needs to boot as the named node
 // of the bundle: the node's NodeConfig (YAML, gzip+base64) under
 // KeyMetadata, its encoding under KeyEncoding, and kiln's own marks
-// (KeyCluster, KeyClusterCA, KeyNode). It is what `kiln vsphere clone`
+// (KeyCluster, KeyClusterID, KeyClusterCA, KeyNode), which are not secret.
+// It is what `kiln vsphere clone`
 // sets, and what to set when cloning with other tools.
 func NodeExtraConfig(b *cluster.Bundle, node string) (map[string]string, error) {
 	nc, err := b.NodeConfig(node)
@@ -49,6 +50,7 @@ func NodeExtraConfig(b *cluster.Bundle, node string) (map[string]string, error) 
 		KeyMetadata:  v,
 		KeyEncoding:  string(config.EncodingGzipBase64),
 		KeyCluster:   b.Spec.Name,
+		KeyClusterID: b.Spec.BundleID(),
 		KeyClusterCA: b.Spec.CACertHash,
 		KeyNode:      node,
 	}, nil
@@ -147,29 +149,17 @@ func selectNodes(s *cluster.Spec, names []string) ([]cluster.Node, error) {
 	return out, nil
 }
 
-// ownedBy says whether a VM is the bundle's node: kiln's marks name the
-// node and the cluster's CA.
-func ownedBy(v *vmInfo, s *cluster.Spec, node string) bool {
-	return v.extra[KeyNode] == node && v.extra[KeyClusterCA] == s.CACertHash
-}
-
-// ForeignVMError is a VM that has a node's name but is not that node.
-type ForeignVMError struct {
-	VM, Node, Cluster string
-}
-
-func (e *ForeignVMError) Error() string {
-	return fmt.Sprintf("a VM named %s exists and is not node %s of cluster %s; kiln leaves it alone (remove or rename it, or use --prefix)", e.VM, e.Node, e.Cluster)
-}
-
 // Clone creates the bundle's nodes (or opts.Nodes) as clones of the
 // template, each named VMName(opts.Prefix, node), with its metadata in
 // extraConfig (NodeExtraConfig), the settings' folder, resource pool and
 // datastore (and network, when set), and opts' CPU, memory and disk
-// overrides. A node whose VM already exists is left alone (Exists); a VM
-// with a node's name that is not that node stops the run before anything
-// is created (ForeignVMError), as does any problem with the template, the
-// settings or a node's metadata.
+// overrides. A node whose VM already exists is left alone (Exists). A node
+// that exists under another VM name or in another folder of the
+// datacenter, found by the bundle ID or CA in its marks or metadata, stops
+// the run before anything is created (DuplicateNodeError): a second copy
+// of a node would share its addresses and the cluster's CAs. So does a VM
+// with a node's name that is not that node (ForeignVMError), and any
+// problem with the template, the settings or a node's metadata.
 //
 // All VMs are created before any is powered on, so the first control
 // plane starts with its peers and a failed run leaves no part of the
@@ -211,6 +201,10 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 	if err != nil {
 		return nil, err
 	}
+	known, err := c.clusterVMs(ctx, &b.Spec)
+	if err != nil {
+		return nil, err
+	}
 	tmpl, err := single(opts.Template, found[opts.Template])
 	if err != nil {
 		return nil, err
@@ -237,13 +231,25 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 		vmName := VMName(opts.Prefix, n.Name)
 		r := NodeResult{Node: n.Name, Role: n.Role, VM: vmName}
 		vm, err := single(vmName, found[vmName])
+		var elsewhere []string
+		for _, k := range known[n.Name] {
+			switch {
+			case vm != nil && k.Self == vm.Self:
+			case k.Name == vmName:
+				elsewhere = append(elsewhere, k.Name+" (outside the folder kiln clones into)")
+			default:
+				elsewhere = append(elsewhere, k.Name)
+			}
+		}
 		switch {
 		case err != nil:
 			foreign = append(foreign, err)
+		case len(elsewhere) > 0:
+			foreign = append(foreign, &DuplicateNodeError{Node: n.Name, Cluster: b.Spec.Name, BundleID: b.Spec.BundleID(), VMs: elsewhere})
 		case vm == nil:
 			todo = append(todo, len(results))
-		case !ownedBy(vm, &b.Spec, n.Name) || vm.template():
-			foreign = append(foreign, &ForeignVMError{VM: vmName, Node: n.Name, Cluster: b.Spec.Name})
+		case !isNode(vm, &b.Spec, n.Name):
+			foreign = append(foreign, foreign1(vm, &b.Spec, n.Name))
 		default:
 			r.Action, r.PowerState = Exists, string(vm.Runtime.PowerState)
 		}
@@ -437,7 +443,7 @@ func (c *Client) cloneOne(ctx context.Context, t *vmInfo, p *placement, base typ
 		return types.ManagedObjectReference{}, fmt.Errorf("%w; and checking for a partial VM failed: %v", err, ferr)
 	}
 	for _, v := range left[vmName] {
-		if v.extra[KeyNode] != extra[KeyNode] || v.extra[KeyClusterCA] != extra[KeyClusterCA] {
+		if v.extra[KeyNode] != extra[KeyNode] || v.extra[KeyClusterID] != extra[KeyClusterID] || v.extra[KeyClusterCA] != extra[KeyClusterCA] {
 			continue
 		}
 		if derr := c.destroy(cctx, v.Self); derr != nil {

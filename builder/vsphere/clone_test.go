@@ -59,8 +59,8 @@ func withTemplate(t *testing.T, snapshot bool) (*vspheretest.Sim, *Client, *reco
 func checkNode(t *testing.T, sim *vspheretest.Sim, vm, node string, role config.Role) {
 	t.Helper()
 	extra := extraOf(t, sim, vm)
-	if extra[KeyEncoding] != "gzip+base64" || extra[KeyNode] != node || extra[KeyCluster] != "prod" || !strings.HasPrefix(extra[KeyClusterCA], "sha256:") {
-		t.Errorf("%s: marks %q %q %q %q", vm, extra[KeyEncoding], extra[KeyNode], extra[KeyCluster], extra[KeyClusterCA])
+	if extra[KeyEncoding] != "gzip+base64" || extra[KeyNode] != node || extra[KeyCluster] != "prod" || !strings.HasPrefix(extra[KeyClusterCA], "sha256:") || len(extra[KeyClusterID]) != 32 {
+		t.Errorf("%s: marks %q %q %q %q %q", vm, extra[KeyEncoding], extra[KeyNode], extra[KeyCluster], extra[KeyClusterCA], extra[KeyClusterID])
 	}
 	doc, err := config.Decode(extra[KeyMetadata], config.EncodingGzipBase64)
 	if err != nil {
@@ -212,7 +212,7 @@ func TestCloneRefusals(t *testing.T) {
 		opts CloneOptions
 		want string
 	}{
-		{"collision", c, CloneOptions{Template: "tmpl"}, "a VM named m2 exists and is not node m2 of cluster prod"},
+		{"collision", c, CloneOptions{Template: "tmpl"}, "a VM named m2 exists and is not node m2 of cluster prod (it is not a VM kiln cloned); kiln leaves it alone and changes nothing"},
 		{"no snapshot", c, CloneOptions{Template: "tmpl", Linked: true, Prefix: "x-"}, "template tmpl: has no snapshot for linked clones"},
 		{"no template", c, CloneOptions{Template: "nope", Prefix: "x-"}, "template nope: not found"},
 		{"not a template", c, CloneOptions{Template: "m2", Prefix: "x-"}, "m2 is a VM, not a template"},
@@ -231,6 +231,10 @@ func TestCloneRefusals(t *testing.T) {
 	var fe *ForeignVMError
 	if _, err := c.Clone(ctx, b, CloneOptions{Template: "tmpl"}); !errors.As(err, &fe) || fe.VM != "m2" {
 		t.Errorf("collision: %v", err)
+	} else if msg := err.Error(); strings.Contains(msg, "prefix") || strings.Contains(msg, "rename") || strings.Contains(msg, "remove") {
+		// Following such a hint once started a second copy of a running
+		// cluster (issue 14): the error says what is there, and no more.
+		t.Errorf("collision: the error suggests an action: %v", err)
 	}
 	if len(rec.clones) != 0 {
 		t.Errorf("clones were started: %v", rec.clones)
@@ -240,6 +244,121 @@ func TestCloneRefusals(t *testing.T) {
 			t.Errorf("%s was created by a refused clone", n)
 		}
 	}
+}
+
+// TestCloneRecognisesNodesUnderAnyName: a node is known by the bundle's
+// ID or CA in its VM's marks (or, for a VM another tool cloned, in its
+// metadata), not by the VM's name, so neither another --prefix, a rename,
+// nor a renamed copy of the bundle clones a node a second time; a new
+// bundle (new ID and CAs) is another cluster and may be cloned beside it.
+func TestCloneRecognisesNodesUnderAnyName(t *testing.T) {
+	sim, c, rec := withTemplate(t, false)
+	ctx := context.Background()
+	b := newBundle(t)
+	if _, err := c.Clone(ctx, b, CloneOptions{Template: "tmpl", Prefix: "a-", PowerOn: true}); err != nil {
+		t.Fatal(err)
+	}
+	clear(rec.clones)
+	noClones := func(what string) {
+		t.Helper()
+		if len(rec.clones) != 0 {
+			t.Errorf("%s: clones were started: %v", what, rec.clones)
+		}
+		clear(rec.clones)
+	}
+
+	// The whole cluster again under another prefix: every node is refused.
+	_, err := c.Clone(ctx, b, CloneOptions{Template: "tmpl", Prefix: "b-", PowerOn: true})
+	var de *DuplicateNodeError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "node m1 of cluster prod (bundle "+b.Spec.ID+") already exists as VM a-m1; kiln will not clone a second copy") {
+		t.Fatalf("second copy under another prefix: %v", err)
+	}
+	for _, n := range allNodes {
+		if !strings.Contains(err.Error(), "already exists as VM a-"+n) {
+			t.Errorf("second copy: %s is not named: %v", n, err)
+		}
+	}
+	noClones("another prefix")
+
+	// A node renamed by hand is still that node.
+	sim.Rename(t, "a-w1", "renamed-w1")
+	_, err = c.Clone(ctx, b, CloneOptions{Template: "tmpl", Prefix: "a-"})
+	if err == nil || !strings.Contains(err.Error(), "node w1 of cluster prod (bundle "+b.Spec.ID+") already exists as VM renamed-w1") {
+		t.Errorf("renamed node: %v", err)
+	}
+	noClones("renamed node")
+
+	// The same names in another folder are still the same nodes.
+	sim.CreateFolder(t, "elsewhere", "tmpl")
+	other := connectWith(t, sim, func(s *Settings) { s.Folder = "elsewhere" })
+	_, err = other.Clone(ctx, b, CloneOptions{Template: "tmpl", Prefix: "a-", Nodes: []string{"m1"}})
+	if err == nil || !strings.Contains(err.Error(), "already exists as VM a-m1 (outside the folder kiln clones into)") {
+		t.Errorf("another folder: %v", err)
+	}
+	noClones("another folder")
+
+	// A copy of the bundle with another name and ID has the same CAs: the
+	// same cluster.
+	copied := *b
+	copied.Spec.Name, copied.Spec.ID = "prod2", strings.Repeat("ab", 16)
+	_, err = c.Clone(ctx, &copied, CloneOptions{Template: "tmpl", Prefix: "c-", Nodes: []string{"m2"}})
+	if err == nil || !strings.Contains(err.Error(), "node m2 of cluster prod2 (bundle abab") || !strings.Contains(err.Error(), "already exists as VM a-m2") {
+		t.Errorf("copied bundle: %v", err)
+	}
+	noClones("copied bundle")
+
+	// A node another tool cloned, metadata and all, without kiln's marks.
+	b2 := newOtherBundle(t)
+	extra, err := NodeExtraConfig(b2, "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.CreateVM(t, "by-govc")
+	sim.Reconfigure(t, "by-govc", map[string]string{KeyMetadata: extra[KeyMetadata], KeyEncoding: extra[KeyEncoding]})
+	_, err = c.Clone(ctx, b2, CloneOptions{Template: "tmpl", Prefix: "b2-", Nodes: []string{"w2"}})
+	if err == nil || !strings.Contains(err.Error(), "node w2 of cluster prod (bundle "+b2.Spec.ID+") already exists as VM by-govc") {
+		t.Errorf("node cloned by another tool: %v", err)
+	}
+	noClones("node cloned by another tool")
+
+	// A new bundle is another cluster: its nodes are cloned.
+	res, err := c.Clone(ctx, b2, CloneOptions{Template: "tmpl", Prefix: "b2-", Nodes: []string{"m1", "w1"}})
+	if err != nil || actions(res) != "m1:created w1:created" {
+		t.Fatalf("new bundle: %s %v", actions(res), err)
+	}
+	if got := extraOf(t, sim, "b2-m1")[KeyClusterID]; got != b2.Spec.ID {
+		t.Errorf("b2-m1 carries bundle ID %q, want %q", got, b2.Spec.ID)
+	}
+	// And the first cluster's node in the way of the new one's is not it.
+	_, err = c.Clone(ctx, b2, CloneOptions{Template: "tmpl", Prefix: "a-", Nodes: []string{"m3"}})
+	if err == nil || !strings.Contains(err.Error(), "a VM named a-m3 exists and is not node m3 of cluster prod (it is node m3 of cluster prod (bundle "+b.Spec.ID+"))") {
+		t.Errorf("another bundle's node in the way: %v", err)
+	}
+}
+
+var seed2 struct {
+	once sync.Once
+	b    *cluster.Bundle
+	err  error
+}
+
+// newOtherBundle is a second bundle with newBundle's options: the same
+// names and addresses, new ID and CAs.
+func newOtherBundle(t *testing.T) *cluster.Bundle {
+	t.Helper()
+	first := newBundle(t)
+	seed2.once.Do(func() {
+		s := first.Spec
+		seed2.b, seed2.err = cluster.New(cluster.Options{
+			Name: s.Name, KubernetesVersion: s.KubernetesVersion, VIP: s.ControlPlaneEndpoint.VIP,
+			ControlPlanes: s.ControlPlanes, Workers: s.Workers, NodeNetwork: s.NodeNetwork,
+		})
+	})
+	if seed2.err != nil {
+		t.Fatal(seed2.err)
+	}
+	b := *seed2.b
+	return &b
 }
 
 func connectWith(t *testing.T, sim *vspheretest.Sim, edit func(*Settings)) *Client {

@@ -48,8 +48,8 @@ func (c *Client) Destroy(ctx context.Context, s *cluster.Spec, opts DestroyOptio
 		case err != nil:
 			foreign = append(foreign, err)
 		case vm == nil:
-		case !ownedBy(vm, s, n.Name) || vm.template():
-			foreign = append(foreign, &ForeignVMError{VM: r.VM, Node: n.Name, Cluster: s.Name})
+		case !ownedBy(vm, s, n.Name):
+			foreign = append(foreign, foreign1(vm, s, n.Name))
 		default:
 			r.PowerState = string(vm.Runtime.PowerState)
 		}

@@ -25,9 +25,12 @@ const (
 	// KeyImageSHA256 is on a template kiln uploaded: the OVA's SHA-256.
 	// Clones inherit it, which tells which image a node runs.
 	KeyImageSHA256 = "guestinfo.kiln.image.sha256"
-	// KeyCluster, KeyClusterCA and KeyNode are on a VM kiln cloned: the
-	// cluster's name, its CA certificate hash and the node's name.
+	// KeyCluster, KeyClusterID, KeyClusterCA and KeyNode are on a VM kiln
+	// cloned: the cluster's name, its bundle ID, its CA certificate hash
+	// and the node's name. None is secret. The ID or the CA hash, with the
+	// node, is what a VM is recognised by, whatever its name.
 	KeyCluster   = "guestinfo.kiln.cluster"
+	KeyClusterID = "guestinfo.kiln.cluster.id"
 	KeyClusterCA = "guestinfo.kiln.cluster.caCertHash"
 	KeyNode      = "guestinfo.kiln.node"
 )

@@ -40,7 +40,8 @@ type Settings struct {
 	// Placement (GOVC_DATACENTER, GOVC_DATASTORE, GOVC_NETWORK,
 	// GOVC_RESOURCE_POOL, GOVC_FOLDER): names or inventory paths, as govc
 	// takes them. Empty means the only one there is, as govc's default.
-	// Folder also bounds where kiln looks for VMs by name.
+	// Folder also bounds where kiln looks for VMs by name (not where Clone
+	// looks for a cluster's nodes by identity: the whole datacenter).
 	Datacenter   string
 	Datastore    string
 	Network      string

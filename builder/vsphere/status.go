@@ -29,6 +29,11 @@ type NodeStatus struct {
 	Message string       `json:"message,omitempty"`
 	Error   string       `json:"error,omitempty"`
 	Updated time.Time    `json:"updated,omitzero"`
+	// Secrets says the VM's configuration still holds the node's metadata
+	// (guestinfo.kiln.metadata): the bootstrap token and, on a control
+	// plane, the cluster's CA keys, readable by whoever can read the VM's
+	// configuration until Scrub clears it.
+	Secrets bool `json:"secrets"`
 	// Problem says what is wrong with the VM itself: it is not the node
 	// (Foreign: a name collision) or its status does not parse.
 	Problem string `json:"problem,omitempty"`
@@ -41,6 +46,18 @@ func (s NodeStatus) Done() bool { return s.Phase == config.PhaseDone }
 // Failed says the node cannot finish: the agent failed, or the VM is not
 // the node.
 func (s NodeStatus) Failed() bool { return s.Phase == config.PhaseFailed || s.Foreign }
+
+// HoldingSecrets lists the nodes whose VM configuration still holds their
+// metadata's secrets.
+func HoldingSecrets(st []NodeStatus) []string {
+	var out []string
+	for _, s := range st {
+		if s.Secrets {
+			out = append(out, s.Node)
+		}
+	}
+	return out
+}
 
 // StatusOptions say which nodes to look at.
 type StatusOptions struct {
@@ -70,11 +87,12 @@ func (c *Client) Status(ctx context.Context, s *cluster.Spec, opts StatusOptions
 		case err != nil:
 			st.Exists, st.Foreign, st.Problem = true, true, err.Error()
 		case vm == nil:
-		case !ownedBy(vm, s, n.Name) || vm.template():
+		case !isNode(vm, s, n.Name):
 			st.Exists, st.Foreign = true, true
-			st.Problem = fmt.Sprintf("not node %s of cluster %s: a VM kiln did not clone has its name", n.Name, s.Name)
+			st.Problem = fmt.Sprintf("not node %s of cluster %s (it is %s)", n.Name, s.Name, foreign1(vm, s, n.Name).is())
 		default:
 			st.Exists = true
+			st.Secrets = strings.TrimSpace(vm.extra[KeyMetadata]) != ""
 			st.PowerState = string(vm.Runtime.PowerState)
 			if vm.Guest != nil {
 				st.IP = vm.Guest.IpAddress

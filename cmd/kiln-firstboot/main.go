@@ -4,7 +4,7 @@
 // package firstboot/agent and docs/metadata.md).
 //
 //	kiln-firstboot                                  # as kiln-firstboot.service runs it
-//	kiln-firstboot --dry-run --root /tmp/n1 --metadata-file m1.yaml
+//	kiln-firstboot --dry-run --root /tmp/n1 --interface ens192 --metadata-file m1.yaml
 //
 // Flags:
 //

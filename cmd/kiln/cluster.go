@@ -334,6 +334,7 @@ func printSpec(w io.Writer, s *cluster.Spec) error {
 		addressing += ", dns " + strings.Join(s.NodeNetwork.DNS, " ")
 	}
 	fmt.Fprintf(tw, "cluster:\t%s\n", s.Name)
+	fmt.Fprintf(tw, "bundle id:\t%s\n", s.BundleID())
 	fmt.Fprintf(tw, "kubernetes:\t%s\n", s.KubernetesVersion)
 	fmt.Fprintf(tw, "endpoint:\t%s\n", endpoint)
 	fmt.Fprintf(tw, "load balancer:\t%s\n", lb)

@@ -18,13 +18,20 @@ import (
 // error as main would print it.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	out, _, err := runSplit(t, args...)
+	return out, err
+}
+
+// runSplit is run that also returns what went to stderr.
+func runSplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmd := newRootCommand()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
 }
 
 func newSeedCluster(t *testing.T, extra ...string) string {
@@ -206,7 +213,7 @@ func TestClusterErrorsNameFlags(t *testing.T) {
 
 // TestDocCommandMakesDocCluster runs the `kiln cluster new` command shown in
 // docs/metadata.md and checks it writes the cluster.yaml shown there (the
-// CA hash aside: the keys are new each time).
+// CA hash and bundle ID aside: they are new each time).
 func TestDocCommandMakesDocCluster(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/metadata.md")
 	if err != nil {
@@ -232,7 +239,7 @@ func TestDocCommandMakesDocCluster(t *testing.T) {
 	if want == nil {
 		t.Fatal("docs/metadata.md has no cluster.yaml example")
 	}
-	hash := regexp.MustCompile(`(?m)^caCertHash: .*$`)
+	hash := regexp.MustCompile(`(?m)^(caCertHash|id): .*$`)
 	if g, w := hash.ReplaceAll(got, nil), hash.ReplaceAll(want[1], nil); !bytes.Equal(g, w) {
 		t.Errorf("the documented command writes\n%s\nbut the documentation shows\n%s", got, want[1])
 	}

@@ -68,7 +68,7 @@ prints the password. See docs/vsphere.md.`,
 	pf.StringVar(&f.datastore, "datastore", "", "datastore for new VMs (env GOVC_DATASTORE; default: the only one)")
 	pf.StringVar(&f.network, "network", "", "network for the VMs' NIC (env GOVC_NETWORK; upload default: the only one)")
 	pf.StringVar(&f.pool, "resource-pool", "", "resource pool, e.g. CLUSTER/Resources (env GOVC_RESOURCE_POOL; default: the only one)")
-	pf.StringVar(&f.folder, "folder", "", "VM folder; kiln also looks for VMs by name only under it (env GOVC_FOLDER)")
+	pf.StringVar(&f.folder, "folder", "", "VM folder; kiln also looks for VMs by name only under it, though clone looks for a cluster's nodes in the whole datacenter (env GOVC_FOLDER)")
 	cmd.AddCommand(newVSphereUploadCommand(f), newVSphereCloneCommand(f), newVSphereStatusCommand(f), newVSphereScrubCommand(f), newVSphereDestroyCommand(f))
 	return cmd
 }
@@ -109,8 +109,13 @@ func (f *vsphereFlags) connect(ctx context.Context, cmd *cobra.Command) (*vspher
 // vsphereError names the flag beside the environment variable in a
 // setting's error: `datastore "x" (--datastore or GOVC_DATASTORE): not found`.
 func vsphereError(err error) error {
+	var ce *vsphere.CertificateError
+	if errors.As(err, &ce) {
+		msg := strings.Replace(err.Error(), "GOVC_TLS_CA_CERTS=FILE.pem", "--tls-ca-certs FILE.pem or GOVC_TLS_CA_CERTS", 1)
+		return errors.New(strings.Replace(msg, "GOVC_INSECURE=1", "--insecure or GOVC_INSECURE=1", 1))
+	}
 	var se *vsphere.SettingError
-	if err == nil || !errors.As(err, &se) {
+	if !errors.As(err, &se) {
 		return err
 	}
 	env := vsphere.EnvName(se.Field)
@@ -280,8 +285,13 @@ when given). Then power them on: all VMs are created first, so the first
 control plane starts with its peers.
 
 VMs that already exist are left alone, so after "kiln cluster add-node" the
-same command creates just the new nodes. A VM kiln did not clone that has a
-node's name stops the run before anything is created.
+same command creates just the new nodes. Each VM carries the bundle's ID and
+CA hash and its node's name in extraConfig (not secret), and a node is
+recognised by them under any VM name, in any folder of the datacenter: a
+node that exists under another name (another --prefix, a rename) stops the
+run before anything is created, so a cluster is never cloned twice. A
+separate cluster needs its own bundle (kiln cluster new). A VM that has a
+node's name but is not that node stops the run too.
 
 --linked makes linked clones: a child disk over the template's snapshot
 (upload it with --snapshot). They are made in seconds and take little space,
@@ -367,7 +377,8 @@ clones.`,
 // cloneError makes refusals that are the user's to fix usage errors.
 func cloneError(err error) error {
 	var fe *vsphere.ForeignVMError
-	if errors.As(err, &fe) {
+	var de *vsphere.DuplicateNodeError
+	if errors.As(err, &fe) || errors.As(err, &de) {
 		return usageError{err}
 	}
 	return vsphereError(err)
@@ -389,6 +400,8 @@ func printNodeResults(w io.Writer, res []vsphere.NodeResult) {
 			}
 		case vsphere.Absent:
 			what = "no VM"
+		case vsphere.Skipped:
+			what = "skipped, its secrets stay in the VM configuration"
 		default:
 			what = string(r.Action)
 		}
@@ -466,6 +479,10 @@ not done).`,
 				}
 			} else {
 				printStatus(cmd.OutOrStdout(), st)
+				if held := vsphere.HoldingSecrets(st); len(held) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "secrets (the bootstrap token, a control plane's CA keys) are still in the VM configuration of: %s; kiln vsphere scrub --cluster %s --wait clears each once its first boot is done\n",
+						strings.Join(held, ", "), dir)
+				}
 			}
 			return vsphereError(err)
 		},
@@ -483,7 +500,7 @@ not done).`,
 }
 
 func statusRows(st []vsphere.NodeStatus) [][]string {
-	rows := [][]string{{"NODE", "ROLE", "VM", "POWER", "IP", "PHASE", "MESSAGE"}}
+	rows := [][]string{{"NODE", "ROLE", "VM", "POWER", "IP", "PHASE", "SECRETS", "MESSAGE"}}
 	for _, s := range st {
 		power, phase, msg := s.PowerState, string(s.Phase), s.Message
 		if !s.Exists {
@@ -498,7 +515,14 @@ func statusRows(st []vsphere.NodeStatus) [][]string {
 		if s.Problem != "" {
 			msg = s.Problem
 		}
-		rows = append(rows, []string{s.Node, string(s.Role), s.VM, power, dash(s.IP), dash(phase), msg})
+		secrets := "-"
+		switch {
+		case s.Secrets:
+			secrets = "in VM"
+		case s.Exists && !s.Foreign:
+			secrets = "cleared"
+		}
+		rows = append(rows, []string{s.Node, string(s.Role), s.VM, power, dash(s.IP), dash(phase), secrets, msg})
 	}
 	return rows
 }
@@ -558,8 +582,8 @@ func (l *liveStatus) update(st []vsphere.NodeStatus) {
 func statusLine(s vsphere.NodeStatus) string {
 	r := statusRows([]vsphere.NodeStatus{s})[1]
 	line := fmt.Sprintf("%s: %s, %s", s.Node, r[3], r[5])
-	if r[6] != "" {
-		line += ": " + r[6]
+	if r[7] != "" {
+		line += ": " + r[7]
 	}
 	return line
 }
@@ -660,16 +684,25 @@ func newVSphereScrubCommand(f *vsphereFlags) *cobra.Command {
 	var (
 		dir, output string
 		o           vsphere.ScrubOptions
+		timeout     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "scrub --cluster DIR",
-		Short: "Clear guestinfo.kiln.metadata (CA keys) from nodes whose first boot is done",
+		Short: "Clear guestinfo.kiln.metadata (CA keys, token) from nodes whose first boot is done",
 		Long: `Scrub clears guestinfo.kiln.metadata from the configuration of the cluster's
-VMs whose first boot is done. A control plane's metadata holds the cluster's CA
-keys; the agent keeps its own copy and blanks the value inside the guest, but the
-VM's configuration in vCenter keeps it until it is cleared from this side. Nodes
-still booting are skipped unless --force.`,
-		Example: `  kiln vsphere status --cluster prod/ --wait && kiln vsphere scrub --cluster prod/
+VMs whose first boot is done. It holds every node's bootstrap token and a
+control plane's CA keys; the agent keeps its own copy and blanks the value
+inside the guest, but the VM's configuration in vCenter keeps it until it is
+cleared from this side.
+
+A node still booting is skipped (--force clears it anyway; it can then no
+longer start over from its metadata), as is a node whose first boot failed.
+Each line says what happened to a node; when any node asked for still holds
+its secrets at the end, scrub names them and exits 1. --wait finishes the
+job: it clears each node as its first boot completes, until every node is
+done or failed, or --timeout passes.`,
+		Example: `  kiln vsphere scrub --cluster prod/ --wait --timeout 30m
+  kiln vsphere status --cluster prod/ --wait && kiln vsphere scrub --cluster prod/
   kiln vsphere scrub --cluster prod/ --node w4 --force`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -678,6 +711,9 @@ still booting are skipped unless --force.`,
 			}
 			if dir == "" {
 				return usageError{errors.New("--cluster is required")}
+			}
+			if timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 			}
 			spec, err := loadSpec(dir, o.Nodes)
 			if err != nil {
@@ -689,7 +725,16 @@ still booting are skipped unless --force.`,
 				return err
 			}
 			defer c.Close(context.WithoutCancel(ctx))
-			res, err := c.Scrub(ctx, spec, o)
+			sctx := ctx
+			if o.Wait {
+				var cancel context.CancelFunc
+				sctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+				if errw := cmd.ErrOrStderr(); output != "json" && isTerminal(errw) {
+					o.Report = func(r vsphere.NodeResult) { printNodeResults(errw, []vsphere.NodeResult{r}) }
+				}
+			}
+			res, err := c.Scrub(sctx, spec, o)
 			if res == nil && err != nil {
 				return vsphereError(err)
 			}
@@ -700,6 +745,10 @@ still booting are skipped unless --force.`,
 			} else {
 				printNodeResults(cmd.OutOrStdout(), res)
 			}
+			var ns *vsphere.NotScrubbedError
+			if errors.As(err, &ns) && !o.Wait {
+				return fmt.Errorf("%w (kiln vsphere scrub --cluster %s --wait clears each as its first boot completes)", err, dir)
+			}
 			return vsphereError(err)
 		},
 	}
@@ -708,6 +757,9 @@ still booting are skipped unless --force.`,
 	fl.StringArrayVar(&o.Nodes, "node", nil, "scrub only this node's VM; repeat")
 	fl.StringVar(&o.Prefix, "prefix", "", "the prefix the VMs were cloned with")
 	fl.BoolVar(&o.Force, "force", false, "also clear nodes whose first boot is not done")
+	fl.BoolVar(&o.Wait, "wait", false, "wait for nodes still booting and clear each as it is done")
+	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "how long --wait waits")
+	fl.DurationVar(&o.Interval, "interval", 5*time.Second, "how often --wait looks")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd

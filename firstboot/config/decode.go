@@ -16,8 +16,9 @@ import (
 
 // MaxDocumentSize bounds what Load reads: metadata travels through guestinfo
 // keys and cloud attributes that are far smaller, so anything bigger is a
-// mistake or hostile.
-const MaxDocumentSize = 4 << 20
+// mistake or hostile. It is the agent's limit too (platform.MaxMetadataSize),
+// so that a document kiln accepts is one a node accepts.
+const MaxDocumentSize = 1 << 20
 
 // Load reads one NodeConfig document (YAML or JSON) from r, applies the
 // defaults and validates it. See Parse.

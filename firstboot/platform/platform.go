@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/kiln-build/kiln/firstboot/config"
 )
 
 // MaxMetadataSize bounds the metadata a platform returns, after any
 // transport decoding. Real node metadata is a few KiB; the cap keeps hostile
-// or broken sources from exhausting memory.
-const MaxMetadataSize = 1 << 20
+// or broken sources from exhausting memory. It is config.MaxDocumentSize.
+const MaxMetadataSize = config.MaxDocumentSize
 
 // Platform is one source of node metadata.
 type Platform interface {

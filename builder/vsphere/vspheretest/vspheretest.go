@@ -208,3 +208,51 @@ func (s *Sim) CreateVM(tb testing.TB, name string) {
 		tb.Fatal(err)
 	}
 }
+
+// Rename renames the named VM, as someone might in the vSphere client.
+func (s *Sim) Rename(tb testing.TB, name, to string) {
+	tb.Helper()
+	ctx := context.Background()
+	vm := object.NewVirtualMachine(s.Client, s.VM(tb, name).Self)
+	task, err := vm.Rename(ctx, to)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// CreateFolder makes a VM folder named name in DC0's VM folder and moves
+// the named VMs into it.
+func (s *Sim) CreateFolder(tb testing.TB, name string, vms ...string) {
+	tb.Helper()
+	ctx := context.Background()
+	f := find.NewFinder(s.Client)
+	dc, err := f.Datacenter(ctx, Datacenter)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	folder, err := folders.VmFolder.CreateFolder(ctx, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var refs []types.ManagedObjectReference
+	for _, vm := range vms {
+		refs = append(refs, s.VM(tb, vm).Self)
+	}
+	if len(refs) == 0 {
+		return
+	}
+	task, err := folder.MoveInto(ctx, refs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
