@@ -312,7 +312,7 @@ func TestMetadataLimit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "guestinfo limit") {
 		t.Errorf("over the limit: %v", err)
 	}
-	extra, err := NodeExtraConfig(b, "m1")
+	extra, err := NodeExtraConfig(b, "m1", cluster.NodeOptions{})
 	if err != nil || extra[KeyNode] != "m1" || extra[KeyEncoding] != "gzip+base64" {
 		t.Errorf("NodeExtraConfig: %v %v", extra[KeyNode], err)
 	}
