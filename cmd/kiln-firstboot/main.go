@@ -5,6 +5,8 @@
 //
 //	kiln-firstboot                                  # as kiln-firstboot.service runs it
 //	kiln-firstboot --dry-run --root /tmp/n1 --metadata-file m1.yaml
+//	kiln-firstboot renew-certs                      # as kiln-cert-renew.service runs it
+//	kiln-firstboot renew-certs --dry-run --root /tmp/n1 --now 2027-11-20T03:00:00Z
 //
 // Flags:
 //
@@ -51,6 +53,9 @@ func main() {
 
 // run is main without the process: flags in, exit code out.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "renew-certs" {
+		return runRenew(ctx, args[1:], stdout, stderr)
+	}
 	fl := flag.NewFlagSet("kiln-firstboot", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	root := fl.String("root", "/", "the node's filesystem `DIR` (a dry run needs one, and never /)")

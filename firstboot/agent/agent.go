@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kiln-build/kiln/firstboot/certrenew"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/host"
 	"github.com/kiln-build/kiln/firstboot/imageset"
@@ -323,6 +324,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	final := a.status(config.PhaseDone, a.doneMessage(steps), "")
 	final.Timings, final.Milestones = a.timings(steps)
+	if e, ok, err := certrenew.Earliest(a.host); err == nil && ok {
+		final.CertExpiry = &e
+	}
 	a.send(ctx, final)
 	if a.opts.DryRun {
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/agent"
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
 
 // upCluster is a fake cluster whose first control plane has formed it.
@@ -62,10 +63,20 @@ func TestWorkerJoinsWithItsCredentialAndDropsIt(t *testing.T) {
 		}
 		return false, nil, nil
 	}
+	// What the kubelet's TLS bootstrap leaves: its client certificate, which the final
+	// status reports as the node's earliest certificate expiry.
+	kubelet, err := credential.Mint(b.KubernetesCA.Cert, b.KubernetesCA.Key, "w1", time.Now(), 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1.node.write("var/lib/kubelet/pki/kubelet-client-current.pem", kubelet.Cert+kubelet.Key)
 	var reboot context.CancelFunc
 	w1.run(context.Background(), t, c, &reboot)
 	if w1.err != nil {
 		t.Fatal(w1.err)
+	}
+	if e := w1.platform.last().CertExpiry; e == nil || e.Name != "/var/lib/kubelet/pki/kubelet-client-current.pem" || !e.NotAfter.Equal(kubelet.NotAfter) {
+		t.Errorf("final status certExpiry = %+v, want the kubelet's certificate at %s", e, kubelet.NotAfter)
 	}
 	if !c.joined["w1"] || mode != 0o600 {
 		t.Errorf("joined %v with the join kubeconfig at mode %#o; want joined, 0600", c.joined["w1"], mode)

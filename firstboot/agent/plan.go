@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-build/kiln/firstboot/certrenew"
 	"github.com/kiln-build/kiln/firstboot/cni"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/credential"
@@ -202,6 +203,20 @@ func (a *Agent) plan() ([]step, error) {
 			hint:    "see `journalctl -u kiln-firstboot`; the node resets and retries on the next boot"})
 	}
 
+	if c.Node.Role == config.RoleControlPlane {
+		index := slices.IndexFunc(c.Cluster.ControlPlane.Peers, func(p config.Peer) bool { return p.Name == c.Node.Name })
+		add(step{name: "cert-renewal", phase: phaseOf(n.bootstrap), msg: "installing the daily certificate renewal (" + certrenew.TimerUnit + ")",
+			do: func(ctx context.Context) error {
+				for _, f := range certrenew.Units(index) {
+					if err := h.WriteFile(f.Path, f.Data, f.Mode); err != nil {
+						return err
+					}
+				}
+				_, err := h.Run(ctx, "systemctl", "enable", "--now", certrenew.TimerUnit)
+				return err
+			}})
+	}
+
 	if c.Cluster.CNI == config.CNINone {
 		// No pod network yet: the node stays NotReady until one is
 		// installed, which is not the agent's to wait for.
@@ -231,6 +246,14 @@ func (a *Agent) plan() ([]step, error) {
 			return nil
 		}})
 	return steps, nil
+}
+
+// phaseOf is the phase of the control plane's kubeadm step.
+func phaseOf(bootstrap bool) config.Phase {
+	if bootstrap {
+		return config.PhaseInit
+	}
+	return config.PhaseJoin
 }
 
 // checkKubeadmVersion compares the image's kubeadm with the cluster's
