@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/kiln-build/kiln/firstboot/agent"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/credential"
+	"github.com/kiln-build/kiln/test/secretscan"
 )
 
 // upCluster is a fake cluster whose first control plane has formed it.
@@ -77,6 +79,14 @@ func TestWorkerJoinsWithItsCredentialAndDropsIt(t *testing.T) {
 	}
 	if e := w1.platform.last().CertExpiry; e == nil || e.Name != "/var/lib/kubelet/pki/kubelet-client-current.pem" || !e.NotAfter.Equal(kubelet.NotAfter) {
 		t.Errorf("final status certExpiry = %+v, want the kubelet's certificate at %s", e, kubelet.NotAfter)
+	}
+	// Nothing the agent reported holds a key, the token's secret or w1's credential key.
+	needles := append(secretscan.FromBundle(b), secretscan.FromNodeConfig(nc)...)
+	reported, _ := json.Marshal(w1.platform.statuses)
+	for what, out := range map[string][]byte{"console": w1.console.Bytes(), "statuses": reported, "commands": []byte(strings.Join(w1.node.commands(), "\n"))} {
+		if found := secretscan.Find(needles, out); len(found) > 0 {
+			t.Errorf("the worker's %s hold %v", what, found)
+		}
 	}
 	if !c.joined["w1"] || mode != 0o600 {
 		t.Errorf("joined %v with the join kubeconfig at mode %#o; want joined, 0600", c.joined["w1"], mode)
