@@ -34,8 +34,8 @@ func TestRenewCertsDryRunAtAChosenTime(t *testing.T) {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kube-apiserver"}, NotBefore: expires.Add(-365 * 24 * time.Hour), NotAfter: expires}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	for p, data := range map[string][]byte{
-		"etc/kiln/metadata.yaml":                      doc,
-		"etc/kubernetes/pki/apiserver.crt":            pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"etc/kiln/metadata.yaml":                       doc,
+		"etc/kubernetes/pki/apiserver.crt":             pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		"etc/kubernetes/manifests/kube-apiserver.yaml": []byte("kind: Pod\n"),
 	} {
 		full := filepath.Join(root, p)
