@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
 
 // Options describe a new cluster. Zero values take config's defaults (the
@@ -130,24 +131,49 @@ func (b *Bundle) check() error {
 	return nil
 }
 
-// NodeConfig derives the metadata of the named node. Control planes get the
-// CA keys and service-account keys; workers get the bootstrap token, the CA
-// hash and the Kubernetes CA certificate, never a private key. The result
-// is defaulted and validated; every worker is listed under hosts so that
-// each node can resolve every other (the agent adds the VIP and the
-// control planes itself).
+// NodeOptions say how to derive a node's metadata. Zero values take the
+// defaults.
+type NodeOptions struct {
+	// CredentialTTL is how long a worker's join credential is valid; 0
+	// means credential.DefaultTTL (24h). It must not be negative.
+	CredentialTTL time.Duration
+	// Now is when the credential's validity starts; zero means time.Now().
+	Now time.Time
+}
+
+// NodeConfig is NodeConfigWith with the default options: a worker's
+// credential is valid for 24 hours from now.
 func (b *Bundle) NodeConfig(name string) (*config.NodeConfig, error) {
+	return b.NodeConfigWith(name, NodeOptions{})
+}
+
+// NodeConfigWith derives the metadata of the named node. Control planes get
+// the CA keys, the service-account keys and the bootstrap token kubeadm init
+// makes; workers get the Kubernetes CA certificate, its hash and a new
+// credential for that node alone that expires after opts.CredentialTTL
+// (package credential), never a CA key or a token. The result is defaulted
+// and validated; every worker is listed under hosts so that each node can
+// resolve every other (the agent adds the VIP and the control planes
+// itself).
+func (b *Bundle) NodeConfigWith(name string, opts NodeOptions) (*config.NodeConfig, error) {
 	n, ok := b.Spec.node(name)
 	if !ok {
 		return nil, fmt.Errorf("node %q is not in cluster %s", name, b.Spec.Name)
 	}
 	c := b.Spec.cluster()
 	c.Secrets = config.Secrets{
-		BootstrapToken: b.Token,
-		CACertHash:     b.Spec.CACertHash,
-		KubernetesCA:   config.CertKey{Cert: b.KubernetesCA.Cert},
+		CACertHash:   b.Spec.CACertHash,
+		KubernetesCA: config.CertKey{Cert: b.KubernetesCA.Cert},
+	}
+	if n.Role == config.RoleWorker {
+		cred, err := b.mintCredential(name, opts)
+		if err != nil {
+			return nil, err
+		}
+		c.Secrets.NodeCredential = cred
 	}
 	if n.Role == config.RoleControlPlane {
+		c.Secrets.BootstrapToken = b.Token
 		c.Secrets.KubernetesCA.Key = b.KubernetesCA.Key
 		fp, etcd, sa := b.FrontProxyCA, b.EtcdCA, b.ServiceAccount
 		c.Secrets.FrontProxyCA, c.Secrets.EtcdCA, c.Secrets.ServiceAccount = &fp, &etcd, &sa
@@ -177,6 +203,51 @@ func (b *Bundle) NodeConfig(name string) (*config.NodeConfig, error) {
 		return nil, fmt.Errorf("metadata for node %s: %w", name, err)
 	}
 	return nc, nil
+}
+
+// mintCredential makes a worker's join credential.
+func (b *Bundle) mintCredential(node string, opts NodeOptions) (*config.CertKey, error) {
+	ttl := opts.CredentialTTL
+	switch {
+	case ttl < 0:
+		return nil, &config.Error{Field: "credentialTTL", Msg: fmt.Sprintf("%s is not a lifetime (want a positive duration, e.g. 24h)", ttl)}
+	case ttl == 0:
+		ttl = credential.DefaultTTL
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	cred, err := credential.Mint(b.KubernetesCA.Cert, b.KubernetesCA.Key, node, now, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: minting its join credential with %s: %w", node, CAKeyFile, err)
+	}
+	return &config.CertKey{Cert: cred.Cert, Key: cred.Key}, nil
+}
+
+// RefreshCredential replaces the join credential in a worker's metadata
+// (as delivered, perhaps edited: labels, taints, Ignition) with a new one,
+// leaving every other field as it is; for a node whose credential expired
+// before it joined. The document must be a worker of this bundle's cluster.
+func (b *Bundle) RefreshCredential(nc *config.NodeConfig, opts NodeOptions) error {
+	n, ok := b.Spec.node(nc.Node.Name)
+	switch {
+	case nc.Cluster.Name != b.Spec.Name:
+		return &config.Error{Field: "cluster.name", Msg: fmt.Sprintf("%q is not this bundle's cluster (%s)", nc.Cluster.Name, b.Spec.Name)}
+	case nc.Cluster.Secrets.KubernetesCA.Cert != b.KubernetesCA.Cert:
+		return &config.Error{Field: "cluster.secrets.kubernetesCA.cert", Msg: "is not this bundle's CA"}
+	case !ok:
+		return &config.Error{Field: "node.name", Msg: fmt.Sprintf("%q is not in cluster %s (kiln cluster add-node adds it)", nc.Node.Name, b.Spec.Name)}
+	case n.Role != config.RoleWorker || nc.Node.Role != config.RoleWorker:
+		return &config.Error{Field: "node.role", Msg: "only a worker carries a join credential; a control plane makes its own"}
+	}
+	cred, err := b.mintCredential(nc.Node.Name, opts)
+	if err != nil {
+		return err
+	}
+	nc.Cluster.Secrets.NodeCredential = cred
+	nc.Cluster.Secrets.BootstrapToken = ""
+	return nc.Validate()
 }
 
 // AddNode adds a node to the bundle (in memory; SaveSpec records it): a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
 
 func seedOptions() cluster.Options {
@@ -141,8 +142,8 @@ func TestNodeConfigByRole(t *testing.T) {
 			t.Errorf("%s: peers %v", n.Name, got)
 		}
 		s := nc.Cluster.Secrets
-		if s.BootstrapToken != b.Token || s.CACertHash != b.Spec.CACertHash || s.KubernetesCA.Cert != b.KubernetesCA.Cert {
-			t.Errorf("%s: token, hash or CA certificate missing", n.Name)
+		if s.CACertHash != b.Spec.CACertHash || s.KubernetesCA.Cert != b.KubernetesCA.Cert {
+			t.Errorf("%s: hash or CA certificate missing", n.Name)
 		}
 		y, err := config.MarshalYAML(nc)
 		if err != nil {
@@ -151,10 +152,26 @@ func TestNodeConfigByRole(t *testing.T) {
 		hasKey := bytes.Contains(y, []byte("PRIVATE KEY"))
 		switch n.Role {
 		case config.RoleWorker:
-			if hasKey || s.KubernetesCA.Key != "" || s.FrontProxyCA != nil || s.EtcdCA != nil || s.ServiceAccount != nil {
-				t.Errorf("worker %s got key material:\n%s", n.Name, y)
+			if s.KubernetesCA.Key != "" || s.FrontProxyCA != nil || s.EtcdCA != nil || s.ServiceAccount != nil ||
+				bytes.Contains(y, []byte(b.KubernetesCA.Key)) || bytes.Contains(y, []byte(b.ServiceAccount.PrivateKey)) {
+				t.Errorf("worker %s got CA or service-account keys:\n%s", n.Name, y)
+			}
+			if s.BootstrapToken != "" || bytes.Contains(y, []byte(b.Token)) {
+				t.Errorf("worker %s got the bootstrap token", n.Name)
+			}
+			if s.NodeCredential == nil {
+				t.Fatalf("worker %s has no join credential", n.Name)
+			}
+			cert, err := credential.Check(s.NodeCredential.Cert, s.NodeCredential.Key, b.KubernetesCA.Cert, n.Name, time.Now())
+			if err != nil {
+				t.Errorf("worker %s: its credential: %v", n.Name, err)
+			} else if d := time.Until(cert.NotAfter); d < 23*time.Hour || d > 24*time.Hour {
+				t.Errorf("worker %s: credential valid for another %s, want 24h", n.Name, d)
 			}
 		case config.RoleControlPlane:
+			if s.BootstrapToken != b.Token || s.NodeCredential != nil {
+				t.Errorf("control plane %s: token %q, credential %v; want the bundle's token and no credential", n.Name, s.BootstrapToken, s.NodeCredential)
+			}
 			if !hasKey || s.KubernetesCA.Key != b.KubernetesCA.Key || s.FrontProxyCA == nil || *s.FrontProxyCA != b.FrontProxyCA ||
 				s.EtcdCA == nil || *s.EtcdCA != b.EtcdCA || s.ServiceAccount == nil || *s.ServiceAccount != b.ServiceAccount {
 				t.Errorf("control plane %s lacks key material", n.Name)
@@ -174,6 +191,38 @@ func TestNodeConfigByRole(t *testing.T) {
 	}
 	if _, err := b.NodeConfig("nope"); err == nil {
 		t.Error("NodeConfig of an unknown node succeeded")
+	}
+}
+
+func TestNodeConfigWithCredentialTTL(t *testing.T) {
+	b := seedBundle(t)
+	now := time.Now()
+	nc, err := b.NodeConfigWith("w1", cluster.NodeOptions{CredentialTTL: 90 * time.Minute, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := credential.Check(nc.Cluster.Secrets.NodeCredential.Cert, "", b.KubernetesCA.Cert, "w1", now)
+	if err != nil || !cert.NotAfter.Equal(now.Add(90*time.Minute).UTC().Truncate(time.Second)) {
+		t.Errorf("credential NotAfter = %v (%v), want now+90m", cert, err)
+	}
+	if _, err := b.NodeConfigWith("w1", cluster.NodeOptions{CredentialTTL: -time.Hour}); config.Errors(err) == nil || config.Errors(err)[0].Field != "credentialTTL" {
+		t.Errorf("a negative lifetime: %v, want a *config.Error for credentialTTL", err)
+	}
+	// Refreshing keeps the document and replaces only the credential.
+	nc.Node.Labels = map[string]string{"kiln.dev/pool": "batch"}
+	old := *nc.Cluster.Secrets.NodeCredential
+	if err := b.RefreshCredential(nc, cluster.NodeOptions{Now: now.Add(48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if *nc.Cluster.Secrets.NodeCredential == old || nc.Node.Labels["kiln.dev/pool"] != "batch" {
+		t.Errorf("RefreshCredential: credential replaced %v, labels %v", *nc.Cluster.Secrets.NodeCredential != old, nc.Node.Labels)
+	}
+	if _, err := credential.Check(nc.Cluster.Secrets.NodeCredential.Cert, nc.Cluster.Secrets.NodeCredential.Key, b.KubernetesCA.Cert, "w1", now.Add(60*time.Hour)); err != nil {
+		t.Errorf("refreshed credential: %v", err)
+	}
+	m1, _ := b.NodeConfig("m1")
+	if err := b.RefreshCredential(m1, cluster.NodeOptions{}); config.Errors(err) == nil {
+		t.Errorf("RefreshCredential of a control plane: %v, want a *config.Error", err)
 	}
 }
 

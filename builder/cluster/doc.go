@@ -3,11 +3,13 @@
 // (cluster.yaml), its certificate authorities and service-account keys
 // (pki/, named as kubeadm names them) and its bootstrap token. From a bundle
 // it derives each node's metadata (a config.NodeConfig): control planes get
-// the CA and service-account keys, workers only the token, the CA hash and
-// the CA certificate.
+// the CA and service-account keys and the token kubeadm init makes; workers
+// the CA certificate, its hash and a join credential minted for that node
+// that expires (package firstboot/credential), never a key of the
+// cluster's or the token.
 //
 // It lives under builder/ because it is host-side only: the guest agent
-// reads the NodeConfig it produces and never links key generation.
+// reads the NodeConfig it produces and never links CA generation.
 //
 // Example:
 //
@@ -19,5 +21,5 @@
 //	if err == nil {
 //		err = b.Write("prod", cluster.CreateOnly)
 //	}
-//	nc, err := b.NodeConfig("w1") // token, CA hash and CA certificate; no keys
+//	nc, err := b.NodeConfig("w1") // CA certificate and a 24-hour credential for w1; no CA key
 package cluster

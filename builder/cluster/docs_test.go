@@ -85,12 +85,24 @@ func TestDocExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := exampleBundle(t)
+	pki := func(name string) string {
+		b, err := os.ReadFile("../../firstboot/config/testdata/pki/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	gen := func(name string) []byte {
 		var v any = &b.Spec
 		if name != "cluster.yaml" {
 			nc, err := b.NodeConfig(name)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if nc.Cluster.Secrets.NodeCredential != nil {
+				// Minted anew on every call; the example shows one made
+				// the same way (firstboot/config/testdata/pki/README.md).
+				nc.Cluster.Secrets.NodeCredential = &config.CertKey{Cert: pki("w1-credential.crt"), Key: pki("w1-credential.key")}
 			}
 			v = nc
 		}

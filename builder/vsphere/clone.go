@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -35,10 +36,11 @@ func checkVMName(name string) error {
 // of the bundle: the node's NodeConfig (YAML, gzip+base64) under
 // KeyMetadata, its encoding under KeyEncoding, and kiln's own marks
 // (KeyCluster, KeyClusterID, KeyClusterCA, KeyNode), which are not secret.
-// It is what `kiln vsphere clone`
-// sets, and what to set when cloning with other tools.
-func NodeExtraConfig(b *cluster.Bundle, node string) (map[string]string, error) {
-	nc, err := b.NodeConfig(node)
+// It is what `kiln vsphere clone` sets, and what to set when cloning with
+// other tools. opts says how long a worker's join credential is valid
+// (cluster.NodeOptions).
+func NodeExtraConfig(b *cluster.Bundle, node string, opts cluster.NodeOptions) (map[string]string, error) {
+	nc, err := b.NodeConfigWith(node, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +94,10 @@ type CloneOptions struct {
 	PowerOn bool
 	// Parallel bounds the clone tasks running at once; 0 means 4.
 	Parallel int
+	// CredentialTTL is how long each worker's join credential is valid
+	// from now; 0 means 24 hours. Clone the workers shortly before they
+	// boot: a worker that boots later needs new metadata.
+	CredentialTTL time.Duration
 	// Report, when set, hears about each node as it goes; it may be called
 	// from several goroutines at once, never for the same node.
 	Report func(NodeResult)
@@ -192,7 +198,7 @@ func (c *Client) Clone(ctx context.Context, b *cluster.Bundle, opts CloneOptions
 		if err := checkVMName(vmName); err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		if extra[n.Name], err = NodeExtraConfig(b, n.Name); err != nil {
+		if extra[n.Name], err = NodeExtraConfig(b, n.Name, cluster.NodeOptions{CredentialTTL: opts.CredentialTTL}); err != nil {
 			return nil, err
 		}
 		names = append(names, vmName)

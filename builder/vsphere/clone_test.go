@@ -309,7 +309,7 @@ func TestCloneRecognisesNodesUnderAnyName(t *testing.T) {
 
 	// A node another tool cloned, metadata and all, without kiln's marks.
 	b2 := newOtherBundle(t)
-	extra, err := NodeExtraConfig(b2, "w2")
+	extra, err := NodeExtraConfig(b2, "w2", cluster.NodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestMetadataLimit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "guestinfo limit") {
 		t.Errorf("over the limit: %v", err)
 	}
-	extra, err := NodeExtraConfig(b, "m1")
+	extra, err := NodeExtraConfig(b, "m1", cluster.NodeOptions{})
 	if err != nil || extra[KeyNode] != "m1" || extra[KeyEncoding] != "gzip+base64" {
 		t.Errorf("NodeExtraConfig: %v %v", extra[KeyNode], err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/builder/cluster"
 )
 
 // TestDocs keeps docs/vsphere.md naming every key kiln sets and every
@@ -25,7 +27,7 @@ func TestDocs(t *testing.T) {
 			t.Errorf("docs/vsphere.md does not mention `%s`", env)
 		}
 	}
-	extra, err := NodeExtraConfig(newBundle(t), "m1")
+	extra, err := NodeExtraConfig(newBundle(t), "m1", cluster.NodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

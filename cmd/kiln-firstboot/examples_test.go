@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // firstbootExamples are the kiln-firstboot command lines shown to users:
@@ -47,8 +48,10 @@ func firstbootExamples(t *testing.T) map[string]string {
 // TestExamplesRun: every kiln-firstboot example parses; every dry run
 // runs, on an empty temporary root (the placeholder root and
 // "$(mktemp -d)" become one), with a control plane's metadata as m1.yaml.
-// An example without --dry-run would prepare this host: its flags are
-// checked (with --version, which stops after parsing), nothing is run.
+// A renew-certs dry run gets a control plane's tree (metadata and an API
+// server certificate) as its root. An example without --dry-run would
+// prepare this host: its flags are checked (with --version, which stops
+// after parsing), nothing is run.
 func TestExamplesRun(t *testing.T) {
 	exs := firstbootExamples(t)
 	if len(exs) < 3 {
@@ -58,10 +61,13 @@ func TestExamplesRun(t *testing.T) {
 		t.Logf("%s: %s", where, line)
 		words := strings.Fields(line)[1:]
 		dry := false
+		renew := len(words) > 0 && words[0] == "renew-certs"
 		for i, w := range words {
 			switch {
 			case w == "--dry-run":
 				dry = true
+			case renew && (w == "/tmp/n1" || w == "DIR"):
+				words[i], _ = controlPlaneTree(t, time.Date(2027, 12, 5, 10, 0, 0, 0, time.UTC))
 			case w == `"$(mktemp` || w == "/tmp/n1" || w == "DIR":
 				words[i] = t.TempDir()
 			case w == `-d)"`:

@@ -5,6 +5,8 @@
 //
 //	kiln-firstboot                                  # as kiln-firstboot.service runs it
 //	kiln-firstboot --dry-run --root /tmp/n1 --interface ens192 --metadata-file m1.yaml
+//	kiln-firstboot renew-certs                      # as kiln-cert-renew.service runs it
+//	kiln-firstboot renew-certs --dry-run --root /tmp/n1 --now 2027-11-20T03:00:00Z
 //
 // Flags:
 //
@@ -51,6 +53,9 @@ func main() {
 
 // run is main without the process: flags in, exit code out.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "renew-certs" {
+		return runRenew(ctx, args[1:], stdout, stderr)
+	}
 	fl := flag.NewFlagSet("kiln-firstboot", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	root := fl.String("root", "/", "the node's filesystem `DIR` (a dry run needs one, and never /)")
@@ -67,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *version {
-		fmt.Fprintf(stdout, "kiln-firstboot %s %s/%s %s\n", buildinfo.Version(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		printVersion(stdout)
 		return 0
 	}
 	if *platformName != "" && !slices.Contains(detect.Names(), *platformName) {
@@ -155,4 +160,8 @@ func sameFile(a, b string) bool {
 // oneLine joins a multi-line error (several metadata mistakes) into one.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "kiln-firstboot %s %s/%s %s\n", buildinfo.Version(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 }

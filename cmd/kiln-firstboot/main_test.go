@@ -13,11 +13,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-build/kiln/builder/reftest"
 
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/dry-run")
@@ -189,9 +191,45 @@ func TestDryRunDefaultTopology(t *testing.T) {
 			if nc.Node.Role == config.RoleWorker && err == nil {
 				t.Errorf("%s: a worker got pki/ca.key", name)
 			}
-			validateWithKubeadm(t, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml"))
+			// The join credential is spent (removed) once kubeadm join ran.
+			if _, err := os.Stat(filepath.Join(root, "etc/kubernetes/kiln-join.conf")); err == nil {
+				t.Errorf("%s: the join kubeconfig is still on the node", name)
+			}
+			validateWithKubeadm(t, joinFileHere(t, nc, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml")))
 		})
 	}
+}
+
+// joinFileHere returns cfg, or for a join a copy of it whose discovery.file
+// is a kubeconfig on this host with the node's credential: kubeadm checks
+// the file exists when it validates the configuration.
+func joinFileHere(t *testing.T, nc *config.NodeConfig, cfg string) string {
+	t.Helper()
+	data, err := os.ReadFile(cfg)
+	if err != nil || !bytes.Contains(data, []byte("kubeConfigPath: /etc/kubernetes/kiln-join.conf")) {
+		return cfg
+	}
+	s := nc.Cluster.Secrets
+	cred := credential.Credential{}
+	if s.NodeCredential != nil {
+		cred.Cert, cred.Key = s.NodeCredential.Cert, s.NodeCredential.Key
+	} else if cred, err = credential.Mint(s.KubernetesCA.Cert, s.KubernetesCA.Key, nc.Node.Name, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := credential.Kubeconfig("https://10.31.100.100:8443", nc.Cluster.Name, s.KubernetesCA.Cert, cred, nc.Node.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "kiln-join.conf"), kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "kubeadm-config.yaml")
+	data = bytes.ReplaceAll(data, []byte("/etc/kubernetes/kiln-join.conf"), []byte(filepath.Join(dir, "kiln-join.conf")))
+	if err := os.WriteFile(out, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // validateWithKubeadm hands the configuration to a real kubeadm, built by
@@ -305,7 +343,7 @@ func TestDryRunKubeVIP(t *testing.T) {
 		if err != nil || !strings.Contains(string(pod), "path: /etc/kubernetes/admin.conf") {
 			t.Errorf("%s: kube-vip.yaml does not end on admin.conf (%v):\n%s", tc.node, err, pod)
 		}
-		validateWithKubeadm(t, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml"))
+		validateWithKubeadm(t, joinFileHere(t, nc, filepath.Join(root, "etc/kubernetes/kubeadm-config.yaml")))
 	}
 }
 

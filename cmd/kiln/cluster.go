@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -216,19 +217,33 @@ func newClusterAddNodeCommand() *cobra.Command {
 	var (
 		dir                    string
 		controlPlanes, workers []string
+		metaDir                string
+		ttl                    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "add-node",
 		Short: "Add nodes to a cluster bundle (for scale-out)",
 		Long: `Add workers or control planes to a cluster bundle's cluster.yaml. New control
 planes join after the existing ones. Nodes already running keep the metadata
-they booted with; derive the new nodes' metadata with "kiln metadata".`,
+they booted with. --metadata-dir DIR (made if missing) writes each new node's metadata to
+DIR/NAME.yaml (0600); otherwise derive it with "kiln metadata". A new
+worker's metadata carries a join credential valid for --credential-ttl:
+the cluster needs no change for it to join, months after it formed.`,
 		Example: `  kiln cluster add-node --cluster prod/ --worker w2=10.31.100.102
-  kiln cluster add-node --cluster prod/ --control-plane m4=10.31.100.64`,
+  kiln cluster add-node --cluster prod/ --control-plane m4=10.31.100.64
+  kiln cluster add-node --cluster prod/ --worker w5=10.31.100.105 --metadata-dir new/ --credential-ttl 4h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usageError{errors.New("--cluster is required")}
+			}
+			if err := checkCredentialTTL(ttl); err != nil {
+				return err
+			}
+			if metaDir != "" {
+				if fi, err := os.Stat(metaDir); err == nil && !fi.IsDir() {
+					return usageError{fmt.Errorf("--metadata-dir %s: not a directory", metaDir)}
+				}
 			}
 			if len(controlPlanes)+len(workers) == 0 {
 				return usageError{errors.New("give at least one --worker or --control-plane NAME=IP")}
@@ -262,8 +277,29 @@ they booted with; derive the new nodes' metadata with "kiln metadata".`,
 			if err := add(config.RoleWorker, "--worker", ws, workers); err != nil {
 				return err
 			}
+			if metaDir != "" {
+				// It will hold node credentials: only its owner may list it.
+				if err := os.MkdirAll(metaDir, 0o700); err != nil {
+					return fmt.Errorf("--metadata-dir %s: %w", metaDir, err)
+				}
+			}
 			if err := b.SaveSpec(dir); err != nil {
 				return err
+			}
+			if metaDir != "" {
+				for _, p := range append(cps, ws...) {
+					nc, err := b.NodeConfigWith(p.Name, cluster.NodeOptions{CredentialTTL: ttl})
+					if err != nil {
+						return err
+					}
+					doc, err := config.MarshalYAML(nc)
+					if err != nil {
+						return err
+					}
+					if err := writeSecretFile(filepath.Join(metaDir, p.Name+".yaml"), doc); err != nil {
+						return err
+					}
+				}
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "cluster %s: control planes: %d, workers: %d\n", b.Spec.Name, len(b.Spec.ControlPlanes), len(b.Spec.Workers))
 			return err
@@ -272,6 +308,8 @@ they booted with; derive the new nodes' metadata with "kiln metadata".`,
 	cmd.Flags().StringVar(&dir, "cluster", "", "cluster bundle directory, required")
 	cmd.Flags().StringArrayVar(&controlPlanes, "control-plane", nil, "control-plane node NAME=IP to add; repeat")
 	cmd.Flags().StringArrayVar(&workers, "worker", nil, "worker node NAME=IP to add; repeat")
+	cmd.Flags().StringVar(&metaDir, "metadata-dir", "", "write each new node's metadata to DIR/NAME.yaml (0600)")
+	credentialTTLFlag(cmd.Flags(), &ttl)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
 }

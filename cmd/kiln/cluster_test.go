@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
 
 // run executes the kiln command line in-process and returns stdout and the
@@ -94,8 +95,33 @@ func TestClusterNewShowMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatalf("metadata w1 does not parse: %v", err)
 	}
-	if w1.Node.Role != config.RoleWorker || w1.Node.Network.Address != "10.31.100.101/24" || w1.Cluster.LoadBalancer.Interface != "ens192" || strings.Contains(out, "PRIVATE KEY") {
-		t.Errorf("metadata w1:\n%s", out)
+	if w1.Node.Role != config.RoleWorker || w1.Node.Network.Address != "10.31.100.101/24" || w1.Cluster.LoadBalancer.Interface != "ens192" ||
+		strings.Contains(out, "RSA PRIVATE KEY") || w1.Cluster.Secrets.BootstrapToken != "" || w1.Cluster.Secrets.NodeCredential == nil {
+		t.Errorf("metadata w1 (want a node credential, no CA key, no token):\n%s", out)
+	}
+	cert, err := credential.Check(w1.Cluster.Secrets.NodeCredential.Cert, w1.Cluster.Secrets.NodeCredential.Key, w1.Cluster.Secrets.KubernetesCA.Cert, "w1", time.Now())
+	if err != nil || time.Until(cert.NotAfter) > 24*time.Hour || time.Until(cert.NotAfter) < 23*time.Hour {
+		t.Errorf("metadata w1: credential %v, want one valid for 24h", err)
+	}
+	for _, bad := range []string{"0", "-1h"} {
+		if _, err := run(t, "metadata", "--cluster", dir, "--node", "w1", "--credential-ttl", bad); err == nil || !strings.Contains(err.Error(), "--credential-ttl") {
+			t.Errorf("metadata --credential-ttl %s: %v, want refused", bad, err)
+		}
+	}
+	// --refresh keeps the document and replaces the credential.
+	old := filepath.Join(t.TempDir(), "w1.yaml")
+	w1.Node.Labels = map[string]string{"kiln.dev/pool": "batch"}
+	oldDoc, _ := config.MarshalYAML(w1)
+	if err := os.WriteFile(old, oldDoc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "metadata", "--cluster", dir, "--refresh", old, "--credential-ttl", "2h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := config.Parse([]byte(out))
+	if err != nil || fresh.Node.Labels["kiln.dev/pool"] != "batch" || fresh.Cluster.Secrets.NodeCredential.Cert == w1.Cluster.Secrets.NodeCredential.Cert {
+		t.Errorf("metadata --refresh (%v):\n%s", err, out)
 	}
 
 	// Control-plane metadata in JSON carries the keys.
@@ -186,7 +212,8 @@ func TestClusterErrorsNameFlags(t *testing.T) {
 		{append(base, "-o", out, "--port", "x"), `invalid argument "x" for "--port" flag: strconv.ParseInt: parsing "x": invalid syntax`},
 		{[]string{"cluster", "show"}, "--cluster is required"},
 		{[]string{"cluster", "show", "--cluster", out, "-o", "xml"}, `--output "xml": want text or json`},
-		{[]string{"metadata", "--cluster", out}, "--node is required"},
+		{[]string{"metadata", "--cluster", out}, "give --node NAME, or --refresh FILE for a worker's document with an expired credential"},
+		{[]string{"cluster", "add-node", "--cluster", out, "--worker", "w9=10.31.100.109", "--credential-ttl", "0s"}, "--credential-ttl 0s: want a positive duration, e.g. 24h"},
 		{[]string{"metadata", "--cluster", out, "--node", "m1", "--encoding", "zip"}, `--encoding "zip": want base64 or gzip+base64`},
 		{[]string{"cluster", "add-node", "--cluster", out}, "give at least one --worker or --control-plane NAME=IP"},
 	} {

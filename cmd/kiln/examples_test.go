@@ -330,7 +330,7 @@ func runExample(t *testing.T, args []string) error {
 // the order of the command tree, in one directory holding what they name:
 // the prod/ bundle (m1 to m3, w1), the rocky9-k8s template in govmomi's
 // simulator with its OVA in out/, and node.yaml (a profile extending
-// rocky9-k8s). A `kiln cluster new` example runs in a directory of its own,
+// rocky9-k8s) and w1.yaml (w1's metadata). A `kiln cluster new` example runs in a directory of its own,
 // since prod/ exists. Commands that need the network, root or QEMU are
 // parsed only (notRunHere); TestExamplesParse parses them all.
 func TestHelpExamplesRun(t *testing.T) {
@@ -349,6 +349,17 @@ func TestHelpExamplesRun(t *testing.T) {
 		"--control-plane", "m1=10.31.100.61", "--control-plane", "m2=10.31.100.62", "--control-plane", "m3=10.31.100.63",
 		"--worker", "w1=10.31.100.101", "-o", "prod/"}
 	if err := runExample(t, seed); err != nil {
+		t.Fatal(err)
+	}
+	// w1.yaml, the metadata w1 booted with, for `kiln metadata --refresh`.
+	w1 := newRootCommand()
+	var w1Out bytes.Buffer
+	w1.SetOut(&w1Out)
+	w1.SetArgs([]string{"metadata", "--cluster", "prod/", "--node", "w1"})
+	if err := w1.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("w1.yaml", w1Out.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ran := 0

@@ -3,9 +3,61 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kiln-build/kiln/firstboot/credential"
 )
+
+// credentialTTLFlag adds --credential-ttl: how long the join credential of
+// each worker whose metadata the command makes stays valid.
+func credentialTTLFlag(f *pflag.FlagSet, ttl *time.Duration) {
+	f.DurationVar(ttl, "credential-ttl", credential.DefaultTTL, "how long each worker's join credential is valid from now (the node must join before it expires)")
+}
+
+// checkCredentialTTL refuses a lifetime that would make the credential
+// useless (0) or is not one.
+func checkCredentialTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return usageError{fmt.Errorf("--credential-ttl %s: want a positive duration, e.g. 24h", ttl)}
+	}
+	return nil
+}
+
+// writeSecretFile writes data to path 0600 through a temporary file in the
+// same directory, renamed over path once synced, so that path is never
+// readable by others nor partly written.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".kiln-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
 
 // secretOutput is where a command that prints secrets (keys, a token)
 // writes them: its standard output, made private first when it is a

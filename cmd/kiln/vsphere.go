@@ -323,6 +323,9 @@ clones.`,
 			if mem%4 != 0 {
 				return usageError{fmt.Errorf("--memory %d: want a multiple of 4 MiB", mem)}
 			}
+			if err := checkCredentialTTL(o.CredentialTTL); err != nil {
+				return err
+			}
 			o.CPUs, o.MemoryMiB, o.DiskGiB, o.PowerOn = cpus, mem, dsk, powerOn
 			b, err := loadBundle(dir, o.Nodes)
 			if err != nil {
@@ -369,6 +372,7 @@ clones.`,
 	fl.IntVar(&mem, "memory", 0, "memory in MiB (default: the template's)")
 	fl.IntVar(&dsk, "disk-size", 0, "grow the disk to this many GiB (full clones only; the guest grows its root filesystem)")
 	fl.BoolVar(&powerOn, "power-on", true, "power on the VMs created")
+	credentialTTLFlag(fl, &o.CredentialTTL)
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd

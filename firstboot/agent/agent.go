@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kiln-build/kiln/firstboot/certrenew"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/host"
 	"github.com/kiln-build/kiln/firstboot/imageset"
@@ -323,6 +324,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	final := a.status(config.PhaseDone, a.doneMessage(steps), "")
 	final.Timings, final.Milestones = a.timings(steps)
+	if e, ok, err := certrenew.Earliest(a.host); err == nil && ok {
+		final.CertExpiry = &e
+	}
 	a.send(ctx, final)
 	if a.opts.DryRun {
 		return nil
@@ -469,6 +473,15 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 	if err != nil {
 		return &Failure{Step: "metadata", Err: fmt.Errorf("invalid metadata: %w", err), Hint: "fix the named fields and reboot"}
 	}
+	if fromCopy && !a.state.done("join") && credentialStale(cfg, a.clock.Now()) {
+		// The node stopped before it joined and its credential has
+		// expired since: take a refreshed document from the platform
+		// (kiln metadata --refresh) if one is there.
+		if fresh, freshRaw := a.refreshedMetadata(ctx, cfg.Node.Name); fresh != nil {
+			a.log.Info("the kept metadata's credential has expired; using the platform's refreshed document", "platform", a.opts.Platform.Name())
+			cfg, raw, fromCopy = fresh, freshRaw, false
+		}
+	}
 	a.cfg = cfg
 	a.node = cfg.Node.Name
 	if err := a.checkMetadata(); err != nil {
@@ -503,6 +516,20 @@ func (a *Agent) loadMetadata(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refreshedMetadata returns the platform's document when it is for node and
+// its credential has not expired; nil otherwise.
+func (a *Agent) refreshedMetadata(ctx context.Context, node string) (*config.NodeConfig, []byte) {
+	raw, err := a.opts.Platform.Metadata(ctx)
+	if err != nil {
+		return nil, nil
+	}
+	cfg, err := config.Parse(raw)
+	if err != nil || cfg.Node.Name != node || credentialStale(cfg, a.clock.Now()) {
+		return nil, nil
+	}
+	return cfg, raw
 }
 
 // checkMetadata checks what Validate leaves to the agent: that the CAs are

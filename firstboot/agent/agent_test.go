@@ -38,7 +38,7 @@ func single(t *testing.T, c *fakeCluster, b *cluster.Bundle, name, addr string) 
 
 func TestInitInterruptedBeforeTheControlPlane(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	var reboot context.CancelFunc
 	killed := false
@@ -73,7 +73,7 @@ func TestInitInterruptedBeforeTheControlPlane(t *testing.T) {
 
 func TestEndpointNeverUpThenResume(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	w1 := single(t, c, b, "w1", "10.31.100.101")
 	w1.limits = simLimits
 	w1.limits.WaitEndpoint = 10 * time.Minute
@@ -120,7 +120,7 @@ func TestEndpointNeverUpThenResume(t *testing.T) {
 
 func TestKubeadmVersionMismatch(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.33.1", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.33.1", b, "10.31.100.100:8443")
 	w1 := single(t, c, b, "w1", "10.31.100.101")
 	err := w1.agent(t, c).Run(context.Background())
 	var f *agent.Failure
@@ -140,7 +140,7 @@ func TestKubeadmVersionMismatch(t *testing.T) {
 
 func TestStateFileWrittenAtomically(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	c.initialized, c.vipUp, c.cniApplied = true, true, true
 	w2 := single(t, c, b, "w2", "10.31.100.102")
 	if err := w2.agent(t, c).Run(context.Background()); err != nil {
@@ -166,11 +166,12 @@ func TestPlan(t *testing.T) {
 		name       string
 		want, none []string
 	}{
-		{"m1", []string{"host hostname:", "load-balancer load-balancer:", "init init:", "init token:", "cni cni:", "ready ready:"}, []string{"join join:"}},
-		{"m2", []string{"load-balancer load-balancer:", "join endpoint:", "join join: kubeadm join (control plane"}, []string{"init init:", "cni cni:"}},
-		{"w1", []string{"join endpoint:", "join join: kubeadm join (worker)"}, []string{"load-balancer", "init init:"}},
+		// No step touches the bootstrap token's TTL any more.
+		{"m1", []string{"host hostname:", "load-balancer load-balancer:", "init init:", "cni cni:", "ready ready:"}, []string{"join join:", "token", "permanent"}},
+		{"m2", []string{"load-balancer load-balancer:", "join endpoint:", "join join: kubeadm join (control plane"}, []string{"init init:", "cni cni:", "join credential:"}},
+		{"w1", []string{"join credential: checking the join credential for system:node:w1 has not expired", "join endpoint:", "join join: kubeadm join (worker)"}, []string{"load-balancer", "init init:"}},
 	} {
-		c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+		c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 		n := single(t, c, b, tc.name, "10.31.100.9")
 		plan, err := n.agent(t, c).Plan(context.Background())
 		if err != nil {

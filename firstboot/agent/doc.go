@@ -21,15 +21,19 @@
 // InitConfiguration into /etc/kubernetes/kubeadm-config.yaml, then
 // `kubeadm init --config`; no --upload-certs, since every control plane
 // carries the CAs), kube-vip-admin (kube-vip on 1.29+: back from
-// super-admin.conf to admin.conf), token (the bootstrap token made
-// permanent, so nodes added later can join with it); phase cni: cni (the
-// manifest into /etc/kiln/cni.yaml, `kubectl apply -f`).
+// super-admin.conf to admin.conf); phase cni: cni (the manifest into
+// /etc/kiln/cni.yaml, `kubectl apply -f`). The bootstrap token init makes
+// keeps kubeadm's 24-hour TTL: no node needs it later.
 //
-// Every other node, phase join: endpoint (wait until
-// https://VIP:PORT/healthz answers, verified with the cluster CA), join
-// (control planes: CAs, static pods and a JoinConfiguration with
-// controlPlane; workers: a JoinConfiguration; then `kubeadm join
-// --config`). A failed join is followed by `kubeadm reset -f` and a pause
+// Every other node, phase join: credential (workers: refuse a join
+// credential that has expired, is not yet valid or names another node,
+// before kubeadm runs), endpoint (wait until https://VIP:PORT/healthz
+// answers, verified with the cluster CA), join (control planes: CAs,
+// static pods and a JoinConfiguration with controlPlane; workers: a
+// JoinConfiguration; both with discovery.file naming JoinKubeconfig, the
+// CA and a client certificate for system:node:NAME: the worker's from its
+// metadata, a control plane's minted for the attempt from the CA key it
+// carries; then `kubeadm join --config`, and JoinKubeconfig is removed). A failed join is followed by `kubeadm reset -f` and a pause
 // that doubles each time with ±50% jitter, so control planes that etcd
 // refuses while another member is being added join one at a time.
 //

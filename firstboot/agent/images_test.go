@@ -17,7 +17,7 @@ import (
 // kubeadm's configuration name them, and the pause image is tagged as kubeadm names it.
 func TestTheImageSetDecidesTheImagesFirstBootRuns(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	set := &imageset.Set{APIVersion: imageset.APIVersion, Kind: imageset.Kind, KubernetesVersion: "v1.34.2",
 		Images: map[string]string{
@@ -70,7 +70,7 @@ func TestTheImageSetDecidesTheImagesFirstBootRuns(t *testing.T) {
 // A corrupt image set stops the agent at planning, naming the file.
 func TestABrokenImageSetFailsThePlan(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	m1.node.write(strings.TrimPrefix(imageset.Path, "/"), `{"apiVersion":"kiln/v1","kind":"ImageSet","imagez":{}}`)
 	err := m1.agent(t, c).Run(context.Background())

@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-build/kiln/firstboot/certrenew"
 	"github.com/kiln-build/kiln/firstboot/cni"
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 	"github.com/kiln-build/kiln/firstboot/host"
 	"github.com/kiln-build/kiln/firstboot/imageset"
 	"github.com/kiln-build/kiln/firstboot/kubeadm"
@@ -162,14 +164,6 @@ func (a *Agent) plan() ([]step, error) {
 					do: func(context.Context) error { return a.writeLoadBalancer(false) }})
 			}
 		}
-		tokenID, _, _ := strings.Cut(c.Cluster.Secrets.BootstrapToken, ".")
-		add(step{name: "token", phase: config.PhaseInit, msg: "making the bootstrap token permanent, so nodes can join later", attempts: 1,
-			do: func(ctx context.Context) error {
-				// kubeadm gives the token 24 hours; the metadata of nodes
-				// added later (kiln cluster add-node) carries the same one.
-				return a.waitFor(ctx, "the bootstrap token", a.lim.WaitAPIServer, kubectl("-n", "kube-system", "patch", "secret", "bootstrap-token-"+tokenID,
-					"--type=merge", "-p", `{"data":{"expiration":null}}`))
-			}})
 		if c.Cluster.CNI != config.CNINone {
 			add(step{name: "cni", phase: config.PhaseCNI, msg: "applying the " + string(c.Cluster.CNI) + " pod network", attempts: 1,
 				do: func(ctx context.Context) error {
@@ -184,6 +178,11 @@ func (a *Agent) plan() ([]step, error) {
 				}})
 		}
 	} else {
+		if c.Node.Role == config.RoleWorker && c.Cluster.Secrets.NodeCredential != nil {
+			add(step{name: "credential", phase: config.PhaseJoin, msg: "checking the join credential for " + credential.User(c.Node.Name) + " has not expired", attempts: 1,
+				hint: "a worker joins with a credential made for it that expires; make a new one",
+				do:   func(context.Context) error { return a.checkCredential() }})
+		}
 		add(step{name: "endpoint", phase: config.PhaseJoin, msg: "waiting for the control plane at https://" + n.endpoint + "/healthz", attempts: 1,
 			hint: "the control-plane endpoint never answered: check the first control plane (" + c.Cluster.ControlPlane.Peers[0].Name + ") and its status, and that " + n.endpoint + " is reachable from this node",
 			do: func(ctx context.Context) error {
@@ -202,6 +201,20 @@ func (a *Agent) plan() ([]step, error) {
 		add(step{name: "join", phase: config.PhaseJoin, msg: what, attempts: a.lim.JoinAttempts, do: a.joinAttempt,
 			onRetry: func(ctx context.Context) error { _, err := h.Run(ctx, "kubeadm", "reset", "-f"); return err },
 			hint:    "see `journalctl -u kiln-firstboot`; the node resets and retries on the next boot"})
+	}
+
+	if c.Node.Role == config.RoleControlPlane {
+		index := slices.IndexFunc(c.Cluster.ControlPlane.Peers, func(p config.Peer) bool { return p.Name == c.Node.Name })
+		add(step{name: "cert-renewal", phase: phaseOf(n.bootstrap), msg: "installing the daily certificate renewal (" + certrenew.TimerUnit + ")",
+			do: func(ctx context.Context) error {
+				for _, f := range certrenew.Units(index) {
+					if err := h.WriteFile(f.Path, f.Data, f.Mode); err != nil {
+						return err
+					}
+				}
+				_, err := h.Run(ctx, "systemctl", "enable", "--now", certrenew.TimerUnit)
+				return err
+			}})
 	}
 
 	if c.Cluster.CNI == config.CNINone {
@@ -233,6 +246,14 @@ func (a *Agent) plan() ([]step, error) {
 			return nil
 		}})
 	return steps, nil
+}
+
+// phaseOf is the phase of the control plane's kubeadm step.
+func phaseOf(bootstrap bool) config.Phase {
+	if bootstrap {
+		return config.PhaseInit
+	}
+	return config.PhaseJoin
 }
 
 // checkKubeadmVersion compares the image's kubeadm with the cluster's
@@ -338,8 +359,11 @@ func (a *Agent) joinAttempt(ctx context.Context) error {
 	if err := a.prepareKubeadm(role); err != nil {
 		return err
 	}
-	_, err := h.Run(ctx, "kubeadm", "join", "--config", KubeadmConfig)
-	return err
+	if _, err := h.Run(ctx, "kubeadm", "join", "--config", KubeadmConfig); err != nil {
+		return err
+	}
+	// Spent: the kubelet now holds a certificate the cluster issued.
+	return a.removeJoinKubeconfig(ctx)
 }
 
 // prepareKubeadm writes what kubeadm needs on the node before init or join,
@@ -357,11 +381,16 @@ func (a *Agent) prepareKubeadm(role kubeadm.Role) error {
 			}
 		}
 	}
+	if role != kubeadm.RoleInit && a.usesJoinKubeconfig() {
+		if err := a.writeJoinKubeconfig(); err != nil {
+			return err
+		}
+	}
 	data, err := kubeadm.Render(a.kubeadmParams(role))
 	if err != nil {
 		return permanent(fmt.Errorf("rendering the kubeadm configuration: %w", err))
 	}
-	return a.host.WriteFile(KubeadmConfig, data, 0o600) // it holds the bootstrap token
+	return a.host.WriteFile(KubeadmConfig, data, 0o600) // it may hold a bootstrap token
 }
 
 func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
@@ -375,10 +404,15 @@ func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 		PodSubnet:            c.Cluster.Networking.PodSubnet,
 		ServiceSubnet:        c.Cluster.Networking.ServiceSubnet,
 		DNSDomain:            c.Cluster.Networking.DNSDomain,
-		BootstrapToken:       c.Cluster.Secrets.BootstrapToken,
 		NodeLabels:           c.Node.Labels,
 	}
-	if role != kubeadm.RoleInit {
+	switch {
+	case role == kubeadm.RoleInit:
+		p.BootstrapToken = c.Cluster.Secrets.BootstrapToken // kubeadm's 24h TTL; none: kubeadm makes one
+	case a.usesJoinKubeconfig():
+		p.DiscoveryFile = JoinKubeconfig
+	default: // a worker given a token made by hand
+		p.BootstrapToken = c.Cluster.Secrets.BootstrapToken
 		p.CACertHashes = []string{c.Cluster.Secrets.CACertHash}
 	}
 	if role != kubeadm.RoleJoinWorker {

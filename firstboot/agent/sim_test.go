@@ -3,8 +3,10 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/kiln-build/kiln/builder/cluster"
 	"github.com/kiln-build/kiln/firstboot/agent"
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/credential"
 	"github.com/kiln-build/kiln/firstboot/host"
 )
 
@@ -30,6 +35,7 @@ type fakeCluster struct {
 	mu          sync.Mutex
 	version     string
 	token       string
+	ca          string // the Kubernetes CA certificate, which join credentials must chain to
 	endpoint    string // VIP:port
 	vipUp       bool
 	initialized bool
@@ -58,8 +64,31 @@ type fakeNode struct {
 	hook func(ctx context.Context, line string) (handled bool, out []byte, err error)
 }
 
-func newFakeCluster(version, token, endpoint string) *fakeCluster {
-	return &fakeCluster{version: version, token: token, endpoint: endpoint, joined: map[string]bool{}, nodes: map[string]*fakeNode{}}
+func newFakeCluster(version string, b *cluster.Bundle, endpoint string) *fakeCluster {
+	return &fakeCluster{version: version, token: b.Token, ca: b.KubernetesCA.Cert, endpoint: endpoint, joined: map[string]bool{}, nodes: map[string]*fakeNode{}}
+}
+
+// joinCredential checks the join kubeconfig as the API server and the CSR
+// approver would: a client certificate for this node, from the cluster CA,
+// with its key.
+func (n *fakeNode) joinCredential() error {
+	data, err := os.ReadFile(n.path("etc/kubernetes/kiln-join.conf"))
+	if err != nil {
+		return errors.New("couldn't validate the identity of the API Server: open /etc/kubernetes/kiln-join.conf: no such file or directory")
+	}
+	var kc struct {
+		Users []struct {
+			User map[string]string `yaml:"user"`
+		} `yaml:"users"`
+	}
+	if err := yaml.Unmarshal(data, &kc); err != nil || len(kc.Users) != 1 {
+		return fmt.Errorf("the discovery file is not a kubeconfig with one user: %v", err)
+	}
+	dec := func(k string) string { b, _ := base64.StdEncoding.DecodeString(kc.Users[0].User[k]); return string(b) }
+	if _, err := credential.Verify(dec("client-certificate-data"), dec("client-key-data"), n.c.ca, n.name); err != nil {
+		return fmt.Errorf("Unauthorized: %v", err)
+	}
+	return nil
 }
 
 func (c *fakeCluster) node(name, addr, root string) *fakeNode {
@@ -194,9 +223,13 @@ func (n *fakeNode) join(line string) error {
 	cfg, _ := os.ReadFile(n.path("etc/kubernetes/kubeadm-config.yaml"))
 	cp := bytes.Contains(cfg, []byte("controlPlane:"))
 	switch {
-	case !bytes.Contains(cfg, []byte("kind: JoinConfiguration")) || !bytes.Contains(cfg, []byte(c.token)):
+	case !bytes.Contains(cfg, []byte("kind: JoinConfiguration")) || !bytes.Contains(cfg, []byte("kubeConfigPath: /etc/kubernetes/kiln-join.conf")) ||
+		bytes.Contains(cfg, []byte("token")):
 		c.mu.Unlock()
 		return fail(line, "bad join configuration")
+	case n.joinCredential() != nil:
+		c.mu.Unlock()
+		return fail(line, n.joinCredential().Error())
 	case !(c.initialized && c.vipUp):
 		c.mu.Unlock()
 		return fail(line, "couldn't validate the identity of the API Server: connection refused")
@@ -458,7 +491,7 @@ func (s *simNode) run(ctx context.Context, t *testing.T, c *fakeCluster, reboot 
 
 func TestSimulatedCluster(t *testing.T) {
 	b := testBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	addrs := map[string]string{"m1": "10.31.100.61", "m2": "10.31.100.62", "m3": "10.31.100.63", "w1": "10.31.100.101", "w2": "10.31.100.102", "w3": "10.31.100.103"}
 	names := []string{"m1", "m2", "m3", "w1", "w2", "w3"}
 	start := time.Now()

@@ -66,7 +66,7 @@ func checkElapsed(t *testing.T, p *fakePlatform, start, end time.Time) config.St
 
 func TestFinalStatusCarriesStepTimings(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	start := m1.clock.Now()
 	m1.node.write("var/lib/kiln/images/pause.tar", "an image")
@@ -91,7 +91,7 @@ func TestFinalStatusCarriesStepTimings(t *testing.T) {
 			t.Errorf("timing %+v does not add up", st)
 		}
 	}
-	want := "metadata hostname network address hosts time swap kernel selinux firewall containerd images kubelet kubeadm-version load-balancer init token cni ready"
+	want := "metadata hostname network address hosts time swap kernel selinux firewall containerd images kubelet kubeadm-version load-balancer init cni cert-renewal ready"
 	if got := strings.Join(steps, " "); got != want {
 		t.Errorf("timed steps\n%s\nwant the plan's order\n%s", got, want)
 	}
@@ -123,7 +123,7 @@ func TestFinalStatusCarriesStepTimings(t *testing.T) {
 // init's timing from its first attempt.
 func TestElapsedSurvivesReboots(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	w1 := single(t, c, b, "w1", "10.31.100.101")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	var m1reboot, w1reboot context.CancelFunc
@@ -172,7 +172,7 @@ func TestElapsedSurvivesReboots(t *testing.T) {
 // earliest step start stands in for it.
 func TestFirstStartOfAnOlderState(t *testing.T) {
 	b := sharedBundle(t)
-	c := newFakeCluster("v1.34.2", b.Token, "10.31.100.100:8443")
+	c := newFakeCluster("v1.34.2", b, "10.31.100.100:8443")
 	m1 := single(t, c, b, "m1", "10.31.100.61")
 	m1.clock.now = m1.clock.now.Truncate(time.Second)
 	begun := m1.clock.Now().Add(-time.Hour).UTC()

@@ -27,6 +27,18 @@ type Status struct {
 	// agent first saw a moment (MilestoneAPIReady, MilestoneNodeReady), in
 	// seconds since the agent first started.
 	Milestones map[string]float64 `json:"milestones,omitempty"`
+	// CertExpiry is the node's kubeadm leaf certificate that expires
+	// first, in the final PhaseDone status and in each status of
+	// `kiln-firstboot renew-certs`; absent before the node has any.
+	CertExpiry *CertExpiry `json:"certExpiry,omitempty"`
+}
+
+// CertExpiry names a certificate (a node path; for one embedded in a
+// kubeconfig, the kubeconfig and its user) and when it expires. It never
+// holds the certificate.
+type CertExpiry struct {
+	Name     string    `json:"name"`
+	NotAfter time.Time `json:"notAfter"`
 }
 
 // StepTiming is when one step ran: Start and End in seconds since the

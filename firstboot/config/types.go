@@ -98,12 +98,17 @@ const (
 )
 
 // Secrets is the cluster's trust material. Control planes carry the CA
-// keys and service-account keys so that any of them can join at any time;
-// workers carry only what kubeadm join needs: the bootstrap token, the CA
-// certificate hash and the CA certificate.
+// keys and service-account keys so that any of them can join at any time
+// (they mint their own join credential from the CA key); workers carry
+// only what kubeadm join needs: the CA certificate and a credential that
+// is valid for that node only and expires (NodeCredential).
 type Secrets struct {
 	// BootstrapToken is a kubeadm bootstrap token, [a-z0-9]{6}.[a-z0-9]{16}.
-	BootstrapToken string `yaml:"bootstrapToken" json:"bootstrapToken"`
+	// Optional. On a control plane it is the token kubeadm init makes
+	// (kubeadm's 24-hour TTL; nothing extends it). A worker may join with
+	// one instead of a NodeCredential, for a token made by hand with
+	// kubeadm token create; kiln gives workers a NodeCredential.
+	BootstrapToken string `yaml:"bootstrapToken,omitempty" json:"bootstrapToken,omitempty"`
 	// CACertHash is kubeadm's discovery-token-ca-cert-hash:
 	// "sha256:" + hex(sha256(SubjectPublicKeyInfo DER of the Kubernetes CA)).
 	CACertHash     string   `yaml:"caCertHash" json:"caCertHash"`
@@ -111,6 +116,12 @@ type Secrets struct {
 	FrontProxyCA   *CertKey `yaml:"frontProxyCA,omitempty" json:"frontProxyCA,omitempty"`
 	EtcdCA         *CertKey `yaml:"etcdCA,omitempty" json:"etcdCA,omitempty"`
 	ServiceAccount *KeyPair `yaml:"serviceAccount,omitempty" json:"serviceAccount,omitempty"`
+	// NodeCredential is a worker's join credential: a client certificate
+	// for system:node:NAME in system:nodes signed by the Kubernetes CA,
+	// and its key. It expires (kiln metadata --credential-ttl); the agent
+	// refuses it once expired or when it names another node. See package
+	// firstboot/credential.
+	NodeCredential *CertKey `yaml:"nodeCredential,omitempty" json:"nodeCredential,omitempty"`
 }
 
 // CertKey is a PEM certificate and, on control planes, its PEM private key.

@@ -200,7 +200,7 @@ func onlyKeepalived(errs *errorList, lb LoadBalancer) {
 func (c *NodeConfig) validateSecrets(errs *errorList) {
 	s := c.Cluster.Secrets
 	const p = "cluster.secrets."
-	if !tokenRE.MatchString(s.BootstrapToken) {
+	if s.BootstrapToken != "" && !tokenRE.MatchString(s.BootstrapToken) {
 		errs.add(p+"bootstrapToken", "is not a bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})")
 	}
 	if !hashRE.MatchString(s.CACertHash) {
@@ -233,6 +233,9 @@ func (c *NodeConfig) validateSecrets(errs *errorList) {
 		} else {
 			checkServiceAccount(errs, p+"serviceAccount", *s.ServiceAccount)
 		}
+		if s.NodeCredential != nil {
+			errs.add(p+"nodeCredential", "is for workers; a control plane makes its own from kubernetesCA.key")
+		}
 	case RoleWorker:
 		// A worker that is compromised must not be able to mint cluster credentials.
 		if s.KubernetesCA.Key != "" {
@@ -246,6 +249,19 @@ func (c *NodeConfig) validateSecrets(errs *errorList) {
 		}
 		if s.ServiceAccount != nil {
 			errs.add(p+"serviceAccount", "must not be given to a worker node")
+		}
+		switch nc := s.NodeCredential; {
+		case nc == nil && s.BootstrapToken == "":
+			errs.add(p+"nodeCredential", "is required on a worker (kiln metadata mints one), unless it joins with a bootstrapToken")
+		case nc != nil && s.BootstrapToken != "":
+			errs.add(p+"bootstrapToken", "is given together with nodeCredential; a worker joins with one of them")
+		case nc != nil:
+			if _, err := ParseCertificatePEM(nc.Cert); err != nil {
+				errs.add(p+"nodeCredential.cert", "%v", err)
+			}
+			if _, err := ParsePrivateKeyPEM(nc.Key); err != nil {
+				errs.add(p+"nodeCredential.key", "%v", err)
+			}
 		}
 	}
 }

@@ -66,12 +66,21 @@ type Params struct {
 	CRISocket string
 	// PodSubnet, ServiceSubnet and DNSDomain configure cluster networking (init only).
 	PodSubnet, ServiceSubnet, DNSDomain string
-	// BootstrapToken is the token (abcdef.0123456789abcdef) created at init and used to join.
+	// BootstrapToken is the token (abcdef.0123456789abcdef) created at init, or used to join
+	// with token discovery. Optional at init: kubeadm then makes a random one.
 	BootstrapToken string
-	// BootstrapTokenTTL is how long the token stays valid; 0 means kubeadm's default (24h).
+	// BootstrapTokenTTL is how long the token made at init stays valid; 0 means kubeadm's
+	// default (24h).
 	BootstrapTokenTTL time.Duration
-	// CACertHashes pin the cluster CA for joins: "sha256:<hex of the CA's public key info>".
+	// CACertHashes pin the cluster CA for token discovery: "sha256:<hex of the CA's public
+	// key info>".
 	CACertHashes []string
+	// DiscoveryFile is the absolute path of a kubeconfig holding the cluster CA and this
+	// node's client credential (see package credential): a join with it trusts the API
+	// server by that CA and authenticates with the credential (discovery.file), so it
+	// needs no BootstrapToken and no CACertHashes, which must then be empty. kubeadm reads
+	// the file when it validates the configuration, so it must exist by then.
+	DiscoveryFile string
 	// CertificateKey decrypts the control-plane certificates kubeadm uploaded at init
 	// (kubeadm init --upload-certs). Leave it empty when the certificates are placed on the
 	// node beforehand.
@@ -206,13 +215,27 @@ func normalize(p Params) (normalized, error) {
 	if !dns1123RE.MatchString(n.DNSDomain) {
 		return n, invalid("dnsDomain", "%q is not a DNS name", n.DNSDomain)
 	}
-	if !tokenRE.MatchString(p.BootstrapToken) {
+	if p.BootstrapToken != "" && !tokenRE.MatchString(p.BootstrapToken) {
 		return n, invalid("bootstrapToken", "want [a-z0-9]{6}.[a-z0-9]{16}")
 	}
 	if p.BootstrapTokenTTL < 0 {
 		return n, invalid("bootstrapTokenTTL", "%s is negative", p.BootstrapTokenTTL)
 	}
-	if p.Role != RoleInit && len(p.CACertHashes) == 0 {
+	switch {
+	case p.Role == RoleInit:
+		if p.DiscoveryFile != "" {
+			return n, invalid("discoveryFile", "is for joins; init makes the cluster")
+		}
+	case p.DiscoveryFile != "":
+		if !strings.HasPrefix(p.DiscoveryFile, "/") {
+			return n, invalid("discoveryFile", "%q is not an absolute path", p.DiscoveryFile)
+		}
+		if p.BootstrapToken != "" || len(p.CACertHashes) > 0 {
+			return n, invalid("discoveryFile", "is set together with bootstrapToken or caCertHashes; a join uses one way to find and trust the cluster")
+		}
+	case p.BootstrapToken == "":
+		return n, invalid("bootstrapToken", "a join needs a token, or a discoveryFile with a node credential")
+	case len(p.CACertHashes) == 0:
 		return n, invalid("caCertHashes", "a join needs at least one CA hash (sha256:...) to trust the cluster")
 	}
 	for i, h := range p.CACertHashes {

@@ -64,7 +64,7 @@ func Render(p Params) ([]byte, error) {
 type initConfiguration struct {
 	APIVersion       string            `yaml:"apiVersion"`
 	Kind             string            `yaml:"kind"`
-	BootstrapTokens  []bootstrapToken  `yaml:"bootstrapTokens"`
+	BootstrapTokens  []bootstrapToken  `yaml:"bootstrapTokens,omitempty"`
 	NodeRegistration nodeRegistration  `yaml:"nodeRegistration"`
 	LocalAPIEndpoint apiEndpoint       `yaml:"localAPIEndpoint"`
 	CertificateKey   string            `yaml:"certificateKey,omitempty"`
@@ -171,8 +171,13 @@ type joinConfiguration struct {
 }
 
 type discovery struct {
-	BootstrapToken bootstrapTokenDiscovery `yaml:"bootstrapToken"`
-	Timeout        string                  `yaml:"timeout,omitempty"` // v1beta3
+	BootstrapToken *bootstrapTokenDiscovery `yaml:"bootstrapToken,omitempty"`
+	File           *fileDiscovery           `yaml:"file,omitempty"`
+	Timeout        string                   `yaml:"timeout,omitempty"` // v1beta3
+}
+
+type fileDiscovery struct {
+	KubeConfigPath string `yaml:"kubeConfigPath"`
 }
 
 type bootstrapTokenDiscovery struct {
@@ -190,17 +195,19 @@ func (n normalized) v1beta4() bool { return n.apiVersion == APIVersionV1Beta4 }
 
 func (n normalized) initConfiguration() initConfiguration {
 	c := initConfiguration{
-		APIVersion: n.apiVersion,
-		Kind:       "InitConfiguration",
-		BootstrapTokens: []bootstrapToken{{
-			Token:       n.BootstrapToken,
-			Description: "kiln: node bootstrap token",
-			TTL:         duration(n.BootstrapTokenTTL),
-		}},
+		APIVersion:       n.apiVersion,
+		Kind:             "InitConfiguration",
 		NodeRegistration: n.nodeRegistration(),
 		LocalAPIEndpoint: apiEndpoint{AdvertiseAddress: n.AdvertiseAddress, BindPort: n.BindPort},
 		CertificateKey:   n.CertificateKey,
 		SkipPhases:       n.SkipPhases,
+	}
+	if n.BootstrapToken != "" {
+		c.BootstrapTokens = []bootstrapToken{{
+			Token:       n.BootstrapToken,
+			Description: "kiln: node bootstrap token",
+			TTL:         duration(n.BootstrapTokenTTL),
+		}}
 	}
 	if n.v1beta4() && n.ControlPlaneTimeout > 0 {
 		c.Timeouts = map[string]string{"controlPlaneComponentHealthCheck": duration(n.ControlPlaneTimeout)}
@@ -234,12 +241,16 @@ func (n normalized) joinConfiguration() joinConfiguration {
 		APIVersion:       n.apiVersion,
 		Kind:             "JoinConfiguration",
 		NodeRegistration: n.nodeRegistration(),
-		Discovery: discovery{BootstrapToken: bootstrapTokenDiscovery{
+		SkipPhases:       n.SkipPhases,
+	}
+	if n.DiscoveryFile != "" {
+		c.Discovery.File = &fileDiscovery{KubeConfigPath: n.DiscoveryFile}
+	} else {
+		c.Discovery.BootstrapToken = &bootstrapTokenDiscovery{
 			APIServerEndpoint: n.ControlPlaneEndpoint,
 			Token:             n.BootstrapToken,
 			CACertHashes:      n.CACertHashes,
-		}},
-		SkipPhases: n.SkipPhases,
+		}
 	}
 	if n.Role == RoleJoinControlPlane {
 		c.ControlPlane = &joinControlPlane{

@@ -232,6 +232,42 @@ func TestRenderJoinShape(t *testing.T) {
 	}
 }
 
+// fileJoin is cluster(version, role) joining with a discovery file instead of the token.
+func fileJoin(version string, role Role, path string) Params {
+	p := cluster(version, role)
+	p.BootstrapToken, p.BootstrapTokenTTL, p.CACertHashes, p.CertificateKey = "", 0, nil, ""
+	p.DiscoveryFile = path
+	return p
+}
+
+// TestRenderDiscoveryFile: a join with a node credential names the kubeconfig under
+// discovery.file and carries no token, no CA hash and no certificate key.
+func TestRenderDiscoveryFile(t *testing.T) {
+	for _, version := range []string{v1beta3Version, v1beta4Version} {
+		for _, role := range []Role{RoleJoinWorker, RoleJoinControlPlane} {
+			out := must(Render(fileJoin(version, role, "/etc/kubernetes/kiln-join.conf")))
+			j := docs(t, out)["JoinConfiguration"]
+			if got := get(j, "discovery", "file", "kubeConfigPath"); got != "/etc/kubernetes/kiln-join.conf" {
+				t.Errorf("%s %s: discovery.file.kubeConfigPath = %v", version, role, got)
+			}
+			if get(j, "discovery", "bootstrapToken") != nil || get(j, "discovery", "tlsBootstrapToken") != nil ||
+				get(j, "controlPlane", "certificateKey") != nil || bytes.Contains(out, []byte("token")) {
+				t.Errorf("%s %s: a join with a discovery file carries a token or key:\n%s", version, role, out)
+			}
+		}
+	}
+}
+
+// TestRenderInitWithoutToken: init with no token leaves bootstrapTokens out, so kubeadm
+// makes its own with its default 24-hour TTL.
+func TestRenderInitWithoutToken(t *testing.T) {
+	p := cluster(v1beta4Version, RoleInit)
+	p.BootstrapToken, p.BootstrapTokenTTL = "", 0
+	if got := get(docs(t, must(Render(p)))["InitConfiguration"], "bootstrapTokens"); got != nil {
+		t.Errorf("bootstrapTokens = %v, want none", got)
+	}
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -283,6 +319,11 @@ func TestRenderRejects(t *testing.T) {
 		{"join with bad CA hash", func(p *Params) { p.CACertHashes = []string{"md5:00"} }, "caCertHashes[0]"},
 		{"worker with advertise address", func(p *Params) { p.AdvertiseAddress = "10.0.0.21" }, "advertiseAddress"},
 		{"worker with certificate key", func(p *Params) { p.CertificateKey = strings.Repeat("0f", 32) }, "certificateKey"},
+		{"join without token or discovery file", func(p *Params) { p.BootstrapToken = "" }, "bootstrapToken"},
+		{"discovery file and token", func(p *Params) { p.DiscoveryFile = "/etc/kubernetes/kiln-join.conf" }, "discoveryFile"},
+		{"relative discovery file", func(p *Params) {
+			p.DiscoveryFile, p.BootstrapToken, p.CACertHashes = "kiln-join.conf", "", nil
+		}, "discoveryFile"},
 	} {
 		p := cluster(v1beta3Version, RoleJoinWorker)
 		tc.edit(&p)
