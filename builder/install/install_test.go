@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-build/kiln/builder/reftest"
 
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
+	"github.com/kiln-build/kiln/builder/rpm/rpmtest/el7"
 )
 
 func need(t *testing.T, tools ...string) {
@@ -200,5 +201,33 @@ func TestUnpackOrder(t *testing.T) {
 		if got := strings.Join(names(unpackOrder(in)), " "); got != want {
 			t.Errorf("unpackOrder = %s, want %s", got, want)
 		}
+	}
+}
+
+// el7Install runs a real CentOS 7.9 rpm 4.11 transaction: rpm's closure
+// from ../shared/el7-real (glibc-common a labelled stand-in), and extra.
+func el7Install(t *testing.T, o Options, extra ...Package) (Report, string) {
+	t.Helper()
+	need(t)
+	pkgs := extra
+	for _, p := range el7.Closure(t, t.TempDir(), "rpm") {
+		pkgs = append(pkgs, Package{NEVRA: p.NEVRA, Path: p.Path})
+	}
+	work := t.TempDir()
+	o.Root, o.Tools, o.Packages = filepath.Join(work, "root"), filepath.Join(work, "tools"), pkgs
+	rep, err := Install(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, o.Root
+}
+
+func TestInstallRealCentOS7(t *testing.T) {
+	rep, root := el7Install(t, Options{})
+	if len(rep.Installed) < 60 {
+		t.Errorf("installed %d packages: %v", len(rep.Installed), rep.Installed)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/rpm/Packages")); err != nil {
+		t.Errorf("no Berkeley DB rpmdb: %v", err)
 	}
 }
