@@ -2,7 +2,9 @@ package inspect
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ import (
 // .../Filetriggername"); inspect counted their words as packages.
 func TestInspectCountsTheRPMDBOfRealCentOS7(t *testing.T) {
 	reftest.Root(t)
-	reftest.Tools(t, "rpm", "debugfs", "mke2fs")
+	reftest.Tools(t, "rpm", "debugfs", "mke2fs", "e2fsck")
 	var pkgs []install.Package
 	for _, p := range el7.Closure(t, t.TempDir(), "rpm") {
 		pkgs = append(pkgs, install.Package{NEVRA: p.NEVRA, Path: p.Path})
@@ -45,6 +47,15 @@ func TestInspectCountsTheRPMDBOfRealCentOS7(t *testing.T) {
 	}
 	if got, want := strings.Join(r.Packages, "\n"), strings.Join(rep.Installed, "\n"); got != want {
 		t.Errorf("inspect lists %d packages, the image's own rpm %d:\n%s\nwant\n%s", len(r.Packages), len(rep.Installed), got, want)
+	}
+	// The real filesystem package declares / 0555; the image keeps it
+	// (mke2fs -d left it 0755, which rpm -Va flags).
+	fs := debugfsTarget{image: img, offset: l.RootPartition().Offset()}
+	if st, err := fs.run(context.Background(), "stat /"); err != nil || !strings.Contains(string(st), "Mode:  0555") {
+		t.Errorf("debugfs stat / in the image: %v\n%s", err, st)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", img+"?offset="+strconv.FormatInt(l.RootPartition().Offset(), 10)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn: %v\n%s", err, out)
 	}
 }
 
