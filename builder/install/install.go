@@ -603,7 +603,7 @@ func (e *ScriptletError) Error() string {
 	for _, f := range e.Failures {
 		s = append(s, f.String())
 	}
-	return fmt.Sprintf("%d scriptlets failed (strict): %s", len(e.Failures), strings.Join(s, "; "))
+	return "failed scriptlets (strict): " + strings.Join(s, "; ")
 }
 
 // What rpm (4.11 to 4.19) prints when a scriptlet fails: a shell one
