@@ -60,12 +60,22 @@ type MenuEntry struct {
 	RootUUID string
 	Cmdline  []string // extra kernel arguments from the profile
 	Timeout  int      // seconds; 0 boots at once
+	// LinuxEFI loads the kernel with linuxefi and initrdefi when GRUB runs
+	// under UEFI, linux and initrd under BIOS (Release.GrubLinuxEFI: EL7).
+	LinuxEFI bool
 }
 
 // GrubConfig renders /boot/grub2/grub.cfg. GRUB talks on both the serial
 // port and the screen, so `kiln run` and a vSphere console both see it.
 func GrubConfig(e MenuEntry) string {
 	args := append([]string{"root=UUID=" + e.RootUUID, "ro"}, e.Cmdline...)
+	linux := fmt.Sprintf("%s %s", e.Kernel.BootImage(), strings.Join(args, " "))
+	load := fmt.Sprintf("\tlinux %s\n\tinitrd %s\n", linux, e.Kernel.Initramfs())
+	if e.LinuxEFI {
+		// grub_platform is "efi" in GRUB's EFI builds, "pc" in BIOS ones.
+		load = fmt.Sprintf("\tif [ \"${grub_platform}\" = efi ]; then\n\t\tlinuxefi %[1]s\n\t\tinitrdefi %[2]s\n\telse\n\t\tlinux %[1]s\n\t\tinitrd %[2]s\n\tfi\n",
+			linux, e.Kernel.Initramfs())
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by kiln. The image is immutable: rebuild it to change this.
 set timeout=%d
@@ -75,11 +85,8 @@ terminal_input console serial
 terminal_output console serial
 search --no-floppy --fs-uuid --set=root %s
 menuentry '%s (%s)' --id kiln {
-	linux %s %s
-	initrd %s
-}
-`, e.Timeout, e.RootUUID, strings.ReplaceAll(e.Title, "'", ""), e.Kernel.Version,
-		e.Kernel.BootImage(), strings.Join(args, " "), e.Kernel.Initramfs())
+%s}
+`, e.Timeout, e.RootUUID, strings.ReplaceAll(e.Title, "'", ""), e.Kernel.Version, load)
 	return b.String()
 }
 

@@ -70,7 +70,12 @@ func Prepare(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("building the initramfs: %w", err)
 	}
-	cfg := GrubConfig(MenuEntry{Title: o.Title, Kernel: k, RootUUID: o.RootUUID, Cmdline: o.Cmdline, Timeout: 1})
+	rel, err := ReadRelease(o.Root)
+	if err != nil {
+		return res, fmt.Errorf("reading the image's os-release: %w", err)
+	}
+	cfg := GrubConfig(MenuEntry{Title: o.Title, Kernel: k, RootUUID: o.RootUUID, Cmdline: o.Cmdline, Timeout: 1,
+		LinuxEFI: rel.GrubLinuxEFI()})
 	if err := writeFile(filepath.Join(o.Root, "boot/grub2/grub.cfg"), []byte(cfg), 0o644, o.ModTime); err != nil {
 		return res, err
 	}

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing/fstest"
 	"time"
 
@@ -67,8 +68,12 @@ type Options struct {
 	Client          *download.Client
 	// Progress gets stage and download events; nil is silent.
 	Progress Progress
-	// Log receives the output of the tools kiln runs (rpm, mke2fs...).
+	// Log receives the output of the tools kiln runs (rpm and its
+	// scriptlets, dracut...), as NAME.build.log in OutDir does.
 	Log io.Writer
+	// StrictScriptlets fails the build when a scriptlet fails; otherwise
+	// the manifest lists the failures (rpm itself only warns).
+	StrictScriptlets bool
 }
 
 // Progress receives build events. Fetch is passed to the download stage.
@@ -172,9 +177,22 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, err
 	}
+	// The build log: rpm's and every scriptlet's output, and that of the
+	// tools run in the tree, published beside the manifest.
+	logName := p.Name + ".build.log"
+	logFile, err := os.Create(filepath.Join(stage, logName))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	logw := io.Writer(logFile)
+	if o.Log != nil {
+		logw = io.MultiWriter(logFile, o.Log)
+	}
 	inChroot := func(ctx context.Context, argv []string) error {
 		env := append(append([]string{}, chroot.DefaultEnv...), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", sde.Unix()))
-		return chroot.Run(ctx, chroot.Spec{Root: root, Env: env}, argv, o.Log, o.Log)
+		fmt.Fprintf(logw, "+ %s\n", strings.Join(argv, " "))
+		return chroot.Run(ctx, chroot.Spec{Root: root, Env: env}, argv, logw, logw)
 	}
 
 	var pkgs []install.Package
@@ -185,7 +203,9 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		return nil, err
 	}
 	if err := run("install", func() error {
-		_, err := install.Install(ctx, install.Options{Root: root, Tools: tools, Packages: pkgs, Log: o.Log, SourceDateEpoch: sde.Unix()})
+		rep, err := install.Install(ctx, install.Options{Root: root, Tools: tools, Packages: pkgs, Log: logw,
+			SourceDateEpoch: sde.Unix(), StrictScriptlets: o.StrictScriptlets})
+		m.ScriptletFailures = rep.ScriptletFailures
 		if err == nil {
 			err = removeTree(tools)
 		}
@@ -366,6 +386,10 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		return nil, err
 	}
 	manifestName, sbomName := p.Name+".manifest.json", p.Name+".spdx.json"
+	m.Log = logName
+	if err := logFile.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", logName, err)
+	}
 	if err := writeFile(filepath.Join(stage, sbomName), sbom, sde); err != nil {
 		return nil, err
 	}
@@ -377,7 +401,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		return nil, err
 	}
 	// Publish: every file is complete; rename them into place.
-	for _, f := range append(files, sbomName, manifestName) {
+	for _, f := range append(files, sbomName, logName, manifestName) {
 		if err := os.Rename(filepath.Join(stage, f), filepath.Join(o.OutDir, f)); err != nil {
 			return nil, fmt.Errorf("publishing %s: %w", f, err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-build/kiln/builder/reftest"
 
 	"github.com/kiln-build/kiln/builder/inspect"
+	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -158,7 +159,7 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"testnode-gce.tar.gz", "testnode.manifest.json", "testnode.ova", "testnode.qcow2", "testnode.raw", "testnode.spdx.json", "testnode.vmdk"}
+	want := []string{"testnode-gce.tar.gz", "testnode.build.log", "testnode.manifest.json", "testnode.ova", "testnode.qcow2", "testnode.raw", "testnode.spdx.json", "testnode.vmdk"}
 	ents, _ := os.ReadDir(out)
 	var got []string
 	for _, e := range ents {
@@ -171,6 +172,12 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 	raw := filepath.Join(out, "testnode.raw")
 	if o := run(t, "sgdisk", "-v", raw); !strings.Contains(o, "No problems found") {
 		t.Errorf("sgdisk -v: %s", o)
+	}
+	if m.Log != "testnode.build.log" {
+		t.Errorf("manifest names the log %q", m.Log)
+	}
+	if log, err := os.ReadFile(filepath.Join(out, "testnode.build.log")); err != nil || !strings.Contains(string(log), "kiln-test-scripts-2:1.0-3.noarch") {
+		t.Errorf("the build log lacks rpm's output: %v\n%s", err, log)
 	}
 	rootOff := partitionOffset(t, raw, 3)
 	rootDev := raw + "?offset=" + strconv.FormatInt(rootOff, 10)
@@ -294,6 +301,30 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 		if o.SHA256 != m2.Outputs[i].SHA256 {
 			t.Errorf("%s differs between two builds: %s vs %s", o.File, o.SHA256, m2.Outputs[i].SHA256)
 		}
+	}
+}
+
+// brokenPost is a package whose %post fails after saying so.
+var brokenPost = &rpmtest.Package{Name: "kiln-test-broken", Version: "1.0", Release: "1", Arch: "noarch",
+	Summary:  "kiln test package whose %post fails",
+	Requires: rpmtest.Deps("bash"),
+	Files:    []rpmtest.File{{Path: "/usr/share/kiln-test-broken", Content: "x\n"}},
+	Post:     rpmtest.Script{Body: "echo 'broken post says why' >&2\nexit 3\n"},
+}
+
+func TestBuildWithStrictScriptletsFailsOnAFailedPost(t *testing.T) {
+	need(t, "ldd", "busybox", "grub-mkimage")
+	f := newFixture(t, rpmtest.TamperNone, brokenPost)
+	out := t.TempDir()
+	sde := time.Unix(1700000000, 0)
+	_, err := Build(context.Background(), Options{Profile: f.profile, Lock: f.lock, CacheDir: t.TempDir(), OutDir: out,
+		KilnInit: f.kinit, Firstboot: f.fb, SourceDateEpoch: &sde, StrictScriptlets: true})
+	var se *install.ScriptletError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "install: failed scriptlets (strict): %post scriptlet of kiln-test-broken-1.0-1.noarch failed: exit status 3") {
+		t.Fatalf("Build(StrictScriptlets) = %v", err)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("output dir after a failed build holds %d entries", len(ents))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/spec"
 )
@@ -38,9 +39,14 @@ const RecordPath = "/usr/lib/kiln/build.json"
 // the lock, the outputs' digests and the stage timings.
 type Manifest struct {
 	Record
-	Outputs []Output   `json:"outputs"`
-	Stages  []Stage    `json:"stages"`
-	Lock    *lock.Lock `json:"lock"`
+	Outputs []Output `json:"outputs"`
+	Stages  []Stage  `json:"stages"`
+	// Log is the build log's file name (NAME.build.log, beside the
+	// manifest): rpm's output with every scriptlet's.
+	Log string `json:"log"`
+	// ScriptletFailures are the scriptlets rpm reported as failed.
+	ScriptletFailures []install.ScriptletFailure `json:"scriptletFailures,omitempty"`
+	Lock              *lock.Lock                 `json:"lock"`
 }
 
 // Output is one written file.

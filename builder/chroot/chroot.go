@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -192,7 +193,10 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	cmd.Stdout, cmd.Stderr = stdout, io.MultiWriter(stderr, tail)
+	// exec.Cmd copies stdout and stderr in two goroutines; a caller's
+	// writer (often the same buffer for both) gets one Write at a time.
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, stdout}, lockedWriter{&mu, io.MultiWriter(stderr, tail)}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		if t := strings.TrimSpace(string(tail.buf)); t != "" {
@@ -201,6 +205,19 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 		return fmt.Errorf("%s (in %s): %w", strings.Join(argv, " "), root, err)
 	}
 	return nil
+}
+
+// lockedWriter serializes writes to w with the mutex it shares with
+// another lockedWriter.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps the last max bytes written to it.

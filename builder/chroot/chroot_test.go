@@ -67,6 +67,26 @@ func TestRunReportsFailureAndMissingCommand(t *testing.T) {
 	}
 }
 
+// One buffer for stdout and stderr, as install hands rpm: exec.Cmd copies
+// the two in separate goroutines, and unserialized writes lost stderr
+// (rpm's "scriptlet failed" warnings) whole.
+func TestRunKeepsStdoutAndStderrInOneBuffer(t *testing.T) {
+	root := busyboxTree(t)
+	var out bytes.Buffer
+	script := "i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
+	if err := Run(context.Background(), Spec{Root: root}, []string{"sh", "-c", script}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"out0\n", "err0\n", "out199\n", "err199\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if n := strings.Count(out.String(), "\n"); n != 400 {
+		t.Errorf("output has %d lines, want 400", n)
+	}
+}
+
 func TestConfineKeepsSymlinksInsideTheTree(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)

@@ -2,7 +2,8 @@
 // tree: files, sysctl, kernel modules, SELinux mode, fstab by UUID, the
 // container runtime's CRI config, the first-boot agent, users and systemd
 // units; then it removes what must be unique per node (machine-id, SSH
-// host keys, random seed) so every clone makes its own on first boot.
+// host keys, random seed, secrets a package's %post generated) so every
+// clone makes its own on first boot.
 //
 // Commands that belong to the target (systemctl, useradd, setfiles) run
 // inside the tree through the Runner the caller gives.
@@ -321,7 +322,11 @@ func addUsers(ctx context.Context, o Options) error {
 // swap.target masked (kubelet refuses to run with swap on).
 func applyUnits(ctx context.Context, o Options) error {
 	u := o.Profile.Units
-	enable := append([]string{"kiln-firstboot.service"}, u.Enable...)
+	secretUnits, err := installSecretUnits(o)
+	if err != nil {
+		return err
+	}
+	enable := append(append([]string{"kiln-firstboot.service"}, secretUnits...), u.Enable...)
 	mask := append([]string{"swap.target"}, u.Mask...)
 	for _, step := range []struct {
 		verb  string
@@ -348,6 +353,10 @@ func scrubIdentity(o Options) error {
 		"/etc/ssh/ssh_host_*", "/var/lib/systemd/random-seed", "/var/lib/systemd/credential.secret",
 		"/var/lib/dbus/machine-id", "/var/log/dnf*", "/var/log/hawkey.log",
 		"/var/cache/dnf/*", "/var/lib/dnf/history*",
+		// Build residue, not identity: ldconfig's cache of the libraries'
+		// inode and mtime, which differ between builds; ldconfig makes it
+		// again on its next run.
+		"/var/cache/ldconfig/aux-cache",
 	} {
 		hp, err := hostPath(o, path.Dir(glob))
 		if err != nil {
@@ -361,7 +370,7 @@ func scrubIdentity(o Options) error {
 			return err
 		}
 	}
-	return nil
+	return removeSecrets(o)
 }
 
 // relabel sets SELinux labels with the image's setfiles when the policy is

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ext4Features lists every feature explicitly (after "none"), so the result
@@ -55,7 +56,7 @@ const ext4BlockSize = 4096
 
 // mke2fsArgs is the command line that writes the root filesystem straight
 // into the disk image at the root partition's offset.
-func mke2fsArgs(l Layout, tree, image string) []string {
+func mke2fsArgs(l Layout, tree, image string, owner rootOwner) []string {
 	root := l.RootPartition()
 	blocks := root.Size() / ext4BlockSize
 	return []string{
@@ -65,12 +66,13 @@ func mke2fsArgs(l Layout, tree, image string) []string {
 		"-U", l.Root.UUID,
 		"-L", l.Root.Label,
 		// offset: write into the partition of the whole-disk file.
-		// root_owner: / belongs to root:root, whoever owns the tree.
+		// root_owner: / belongs to whoever owns the tree's root (mke2fs
+		// would otherwise give it the caller's uid and gid).
 		// Discard (the default) punches the range on a regular file, which
 		// keeps it sparse and lets mke2fs skip zeroing inode tables;
 		// lazy_journal_init likewise skips writing the journal's zeros
 		// (same bytes, 64 MiB less allocated for a 4 GiB disk).
-		"-E", "hash_seed=" + l.Root.HashSeed + ",offset=" + strconv.FormatInt(root.Offset(), 10) + ",root_owner=0:0,lazy_journal_init=1",
+		"-E", "hash_seed=" + l.Root.HashSeed + ",offset=" + strconv.FormatInt(root.Offset(), 10) + ",root_owner=" + strconv.Itoa(owner.uid) + ":" + strconv.Itoa(owner.gid) + ",lazy_journal_init=1",
 		"-d", tree,
 		image, strconv.FormatInt(blocks*ext4BlockSize/1024, 10) + "k",
 	}
@@ -80,12 +82,16 @@ func mke2fsArgs(l Layout, tree, image string) []string {
 // (populate_fs sorts directory entries with alphasort, which follows
 // LC_COLLATE).
 func runMke2fs(ctx context.Context, mke2fs string, l Layout, tree, image string) error {
+	owner, err := statRoot(tree)
+	if err != nil {
+		return err
+	}
 	conf := filepath.Join(filepath.Dir(image), "."+filepath.Base(image)+".mke2fs.conf")
 	if err := os.WriteFile(conf, []byte(mke2fsConfig), 0o600); err != nil {
 		return fmt.Errorf("writing mke2fs configuration: %w", err)
 	}
 	defer os.Remove(conf)
-	cmd := exec.CommandContext(ctx, mke2fs, mke2fsArgs(l, tree, image)...)
+	cmd := exec.CommandContext(ctx, mke2fs, mke2fsArgs(l, tree, image, owner)...)
 	cmd.Env = append(cleanEnv(os.Environ()),
 		"MKE2FS_CONFIG="+conf,
 		"E2FSPROGS_FAKE_TIME="+strconv.FormatInt(l.Time.Unix(), 10),
@@ -95,6 +101,54 @@ func runMke2fs(ctx context.Context, mke2fs string, l Layout, tree, image string)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("making root filesystem with %s: %w: %s", mke2fs, err, strings.TrimSpace(stderr.String()))
+	}
+	return setRootMode(ctx, mke2fs, l, image, owner.mode)
+}
+
+// rootOwner is the tree root's owner and permission bits.
+type rootOwner struct {
+	uid, gid int
+	mode     uint32 // permissions with setuid, setgid and sticky bits
+}
+
+func statRoot(tree string) (rootOwner, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(tree, &st); err != nil {
+		return rootOwner{}, fmt.Errorf("root tree: %w", err)
+	}
+	return rootOwner{uid: int(st.Uid), gid: int(st.Gid), mode: st.Mode & 0o7777}, nil
+}
+
+// setRootMode gives the filesystem's root directory the tree root's mode:
+// `mke2fs -d` copies the mode of everything below the root but leaves / at
+// 0755, where EL's filesystem package declares 0555 (rpm -Va flags it).
+// debugfs, from the same e2fsprogs, sets it and the inode checksum.
+func setRootMode(ctx context.Context, mke2fs string, l Layout, image string, mode uint32) error {
+	debugfs := filepath.Join(filepath.Dir(mke2fs), "debugfs")
+	if _, err := os.Stat(debugfs); err != nil {
+		if debugfs, err = exec.LookPath("debugfs"); err != nil {
+			return fmt.Errorf("finding debugfs (e2fsprogs) to set the root directory's mode: %w", err)
+		}
+	}
+	dev := image + "?offset=" + strconv.FormatInt(l.RootPartition().Offset(), 10)
+	cmd := exec.CommandContext(ctx, debugfs, "-w", "-R", fmt.Sprintf("set_inode_field / mode 0%o", syscall.S_IFDIR|mode), dev)
+	cmd.Env = append(cleanEnv(os.Environ()),
+		"E2FSPROGS_FAKE_TIME="+strconv.FormatInt(l.Time.Unix(), 10), "LC_ALL=C", "TZ=UTC")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	err := cmd.Run()
+	// debugfs exits 0 when a request fails; anything but its banner is one.
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if line != "" && !strings.HasPrefix(line, "debugfs ") {
+			msgs = append(msgs, line)
+		}
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("setting the root directory's mode with %s: %w: %s", debugfs, err, strings.Join(msgs, "; "))
+	case len(msgs) > 0:
+		return fmt.Errorf("setting the root directory's mode with %s: %s", debugfs, strings.Join(msgs, "; "))
 	}
 	return nil
 }

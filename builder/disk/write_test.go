@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -51,6 +52,8 @@ func makeRootTree(t testing.TB) string {
 	must(os.WriteFile(filepath.Join(dir, "usr/bin/passwd"), []byte("\x7fELF passwd"), 0o755))
 	must(os.Chmod(filepath.Join(dir, "usr/bin/passwd"), 0o755|os.ModeSetuid))
 	must(os.WriteFile(filepath.Join(dir, "boot/grub2/grub.cfg"), []byte("set timeout=1\n"), 0o600))
+	// EL's filesystem package makes / 0555.
+	must(os.Chmod(dir, 0o555))
 	return dir
 }
 
@@ -208,9 +211,45 @@ func TestWriteCheckedByReferenceTools(t *testing.T) {
 			wantLines(t, "stat /etc/shadow-like", stat("/etc/shadow-like"), "User:  1000   Group:  1001", "Mode:  0640",
 				"ctime: 0x6553f100:00000000")
 			wantLines(t, "stat /tmp", stat("/tmp"), "Mode:  01777")
+			wantLines(t, "stat /", stat("/"), "Mode:  0555", "User:     0   Group:     0")
 			wantLines(t, "stat /usr/bin/passwd", stat("/usr/bin/passwd"), "Mode:  04755")
 			wantLines(t, "stat /etc/ping-link", stat("/etc/ping-link"), "Type: symlink", `Fast link dest: "../usr/bin/ping"`)
 		})
+	}
+}
+
+// The root directory keeps the tree root's mode and owner, which mke2fs -d
+// does not copy (it left / at 0755 though EL's filesystem declares 0555).
+func TestWriteCarriesTheRootDirectorysModeAndOwner(t *testing.T) {
+	reftest.Root(t)
+	e2fsck := reftest.Tool(t, "e2fsck")
+	debugfs := reftest.Tool(t, "debugfs")
+	for _, tc := range []struct {
+		mode     os.FileMode
+		uid, gid int
+		want     []string
+	}{
+		{0o555, 0, 0, []string{"Mode:  0555", "User:     0   Group:     0"}},
+		{0o700 | os.ModeSticky, 1234, 70000, []string{"Mode:  01700", "User:  1234   Group: 70000"}},
+	} {
+		tree := t.TempDir()
+		if err := os.WriteFile(filepath.Join(tree, "file"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(tree, tc.uid, tc.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(tree, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		l := testLayout(t, CompatEL7)
+		img := filepath.Join(t.TempDir(), "disk.raw")
+		if err := Write(context.Background(), img, l, Contents{RootTree: tree}); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		rootImg := extract(t, img, l.RootPartition())
+		run(t, e2fsck, "-fn", rootImg)
+		wantLines(t, fmt.Sprintf("stat / of a %v tree", tc.mode), run(t, debugfs, "-R", "stat /", rootImg), tc.want...)
 	}
 }
 

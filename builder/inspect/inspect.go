@@ -400,19 +400,51 @@ func packages(ctx context.Context, fs debugfsTarget) ([]string, error) {
 		if _, err := exec.LookPath("rpm"); err != nil {
 			return nil, errors.New("listing the image's packages needs rpm on this machine (apt-get install rpm)")
 		}
-		out, err := exec.CommandContext(ctx, "rpm", "--root", tmp, "--dbpath", dbpath, "-qa", "--qf",
-			`%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`).CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("reading the image's rpmdb: %w: %s", err, strings.TrimSpace(string(out)))
-		}
-		var pkgs []string
-		for _, l := range strings.Fields(string(out)) {
-			if !strings.HasPrefix(l, "gpg-pubkey-") {
-				pkgs = append(pkgs, l)
-			}
-		}
-		sort.Strings(pkgs)
-		return pkgs, nil
+		return queryPackages(ctx, tmp, dbpath)
 	}
 	return nil, nil
+}
+
+// pkgMarker starts every line queryPackages asks rpm to print, so that
+// nothing else rpm may write (a Berkeley DB rpmdb read by a newer rpm
+// brings warnings) can pass for a package.
+const pkgMarker = "kiln-package "
+
+// queryPackages lists the packages of the rpmdb at dbpath under root, with
+// the host's rpm, gpg-pubkey entries left out, sorted. rpm's stderr is
+// kept only to explain a failure.
+func queryPackages(ctx context.Context, root, dbpath string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", dbpath, "-qa", "--qf",
+		pkgMarker+`%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("reading the image's rpmdb (%s) with rpm: %w: %s", dbpath, err, firstError(stderr.String()))
+	}
+	return parsePackages(stdout.Bytes()), nil
+}
+
+// parsePackages reads queryPackages' lines.
+func parsePackages(out []byte) []string {
+	var pkgs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		p, ok := strings.CutPrefix(l, pkgMarker)
+		if ok && p != "" && !strings.HasPrefix(p, "gpg-pubkey-") {
+			pkgs = append(pkgs, p)
+		}
+	}
+	sort.Strings(pkgs)
+	return pkgs
+}
+
+// firstError is rpm's first "error:" line, else its last line: one line
+// for a one-line error.
+func firstError(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "error:") {
+			return l
+		}
+	}
+	return lines[len(lines)-1]
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -43,12 +44,17 @@ type Options struct {
 	// rpm >= 4.18 then records it as every package's install time, and
 	// shadow-utils uses it for password change dates.
 	SourceDateEpoch int64
+	// StrictScriptlets makes a failed scriptlet an error (*ScriptletError)
+	// rather than a line in Report.ScriptletFailures.
+	StrictScriptlets bool
 }
 
 // Report says what happened.
 type Report struct {
 	Tools     []string // NEVRAs unpacked into the tools tree, in unpack order
 	Installed []string // NEVRAs the image's rpmdb lists afterwards, sorted
+	// ScriptletFailures are the scriptlets rpm reported as failed.
+	ScriptletFailures []ScriptletFailure
 }
 
 // Where the tools tree sees the image and the packages.
@@ -130,8 +136,13 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	// kiln verified every signature and digest before this point, against
 	// the profile's keys; the image's rpmdb has no keys yet.
 	argv := append([]string{"rpm", "--root", imageMount, "--install", "--nosignature", "--verbose"}, args...)
-	if err := chroot.Run(ctx, spec, argv, logw, logw); err != nil {
+	err = chroot.Run(ctx, spec, argv, logw, logw)
+	rep.ScriptletFailures = scriptletFailures(out.String())
+	if err != nil {
 		return rep, fmt.Errorf("rpm transaction: %w\n%s", err, tail(out.String(), 20))
+	}
+	if o.StrictScriptlets && len(rep.ScriptletFailures) > 0 {
+		return rep, &ScriptletError{Failures: rep.ScriptletFailures}
 	}
 	var q bytes.Buffer
 	qf := `%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`
@@ -566,4 +577,59 @@ func unpack(ctx context.Context, p *pkgInfo, dir string) error {
 	}
 	_, err = payload.Extract(ctx, r, h.Header, dir, payload.Options{})
 	return err
+}
+
+// ScriptletFailure is a scriptlet rpm reported as failed. rpm goes on
+// after a failed %post, %posttrans or trigger (only a failed %pre stops a
+// package), so these are easy to miss and Install reports them.
+type ScriptletFailure struct {
+	Scriptlet string `json:"scriptlet"` // %post, %posttrans, %triggerin...
+	Package   string `json:"package"`   // the NEVRA rpm names
+	Detail    string `json:"detail"`    // "exit status 3", the Lua error...
+}
+
+func (f ScriptletFailure) String() string {
+	return fmt.Sprintf("%s scriptlet of %s failed: %s", f.Scriptlet, f.Package, f.Detail)
+}
+
+// ScriptletError is Install's error when Options.StrictScriptlets is set
+// and a scriptlet failed.
+type ScriptletError struct {
+	Failures []ScriptletFailure
+}
+
+func (e *ScriptletError) Error() string {
+	var s []string
+	for _, f := range e.Failures {
+		s = append(s, f.String())
+	}
+	return "failed scriptlets (strict): " + strings.Join(s, "; ")
+}
+
+// What rpm (4.11 to 4.19) prints when a scriptlet fails: a shell one
+// ("warning: %post(NEVRA) scriptlet failed, exit status 3"; "error:" for
+// %pre and %preun) and a Lua one, named by its chunk.
+var (
+	scriptletFailed = regexp.MustCompile(`^(?:warning|error): (%[a-z]+)\(([^()\s]+)\) scriptlet failed, (.+)$`)
+	luaFailed       = regexp.MustCompile(`^error: lua script failed: \[string "(%[a-z]+)\(([^()\s]+)\)"\]:\d+: (.+)$`)
+)
+
+// scriptletFailures reads rpm's output for failed scriptlets, in order,
+// each once.
+func scriptletFailures(out string) []ScriptletFailure {
+	var fs []ScriptletFailure
+	seen := map[[2]string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		m := scriptletFailed.FindStringSubmatch(l)
+		if m == nil {
+			m = luaFailed.FindStringSubmatch(l)
+		}
+		if m == nil || seen[[2]string{m[1], m[2]}] {
+			continue
+		}
+		seen[[2]string{m[1], m[2]}] = true
+		fs = append(fs, ScriptletFailure{Scriptlet: m[1], Package: normalizeEpoch(m[2]), Detail: m[3]})
+	}
+	return fs
 }

@@ -2,10 +2,12 @@ package install
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/builder/reftest"
 
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
+	"github.com/kiln-build/kiln/builder/rpm/rpmtest/el7"
 )
 
 func need(t *testing.T, tools ...string) {
@@ -199,6 +202,141 @@ func TestUnpackOrder(t *testing.T) {
 		rand.New(rand.NewPCG(uint64(i), 0)).Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
 		if got := strings.Join(names(unpackOrder(in)), " "); got != want {
 			t.Errorf("unpackOrder = %s, want %s", got, want)
+		}
+	}
+}
+
+// el7Install runs a real CentOS 7.9 rpm 4.11 transaction: rpm's closure
+// from ../shared/el7-real (glibc-common a labelled stand-in), and extra.
+func el7Install(t *testing.T, o Options, extra ...Package) (Report, string) {
+	t.Helper()
+	need(t)
+	pkgs := extra
+	for _, p := range el7.Closure(t, t.TempDir(), "rpm") {
+		pkgs = append(pkgs, Package{NEVRA: p.NEVRA, Path: p.Path})
+	}
+	work := t.TempDir()
+	o.Root, o.Tools, o.Packages = filepath.Join(work, "root"), filepath.Join(work, "tools"), pkgs
+	rep, err := Install(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, o.Root
+}
+
+func TestInstallRealCentOS7(t *testing.T) {
+	rep, root := el7Install(t, Options{})
+	if len(rep.Installed) < 60 {
+		t.Errorf("installed %d packages: %v", len(rep.Installed), rep.Installed)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/rpm/Packages")); err != nil {
+		t.Errorf("no Berkeley DB rpmdb: %v", err)
+	}
+}
+
+// brokenScripts is a package whose %post fails after saying something on
+// stdout and stderr, and whose Lua %posttrans raises an error: rpm only
+// warns about both and installs the package.
+var brokenScripts = &rpmtest.Package{Name: "kiln-test-broken", Version: "1.0", Release: "1", Arch: "noarch",
+	Summary:   "kiln test package whose scriptlets fail",
+	Requires:  rpmtest.Deps("bash"),
+	Files:     []rpmtest.File{{Path: "/usr/share/kiln-test-broken", Content: "x\n"}},
+	Post:      rpmtest.Script{Body: "echo 'broken post on stdout'\necho 'broken post on stderr' >&2\nexit 3\n"},
+	PostTrans: rpmtest.Script{Interpreter: rpmtest.Lua, Body: `error("broken lua posttrans")`},
+}
+
+func TestInstallReportsFailedScriptlets(t *testing.T) {
+	need(t, "ldd", "busybox", "grub-mkimage")
+	broken, err := brokenScripts.WriteFile(t.TempDir(), rpmtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := Package{NEVRA: brokenScripts.NEVRA(), Path: broken}
+	host := func(t *testing.T, o Options) Report {
+		distro, err := rpmtest.HostDistro()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		pkgs := []Package{extra}
+		for _, p := range distro {
+			path, err := p.WriteFile(dir, rpmtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkgs = append(pkgs, Package{NEVRA: p.NEVRA(), Path: path})
+		}
+		work := t.TempDir()
+		o.Root, o.Tools, o.Packages = filepath.Join(work, "root"), filepath.Join(work, "tools"), pkgs
+		rep, err := Install(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	el7 := func(t *testing.T, o Options) Report {
+		rep, _ := el7Install(t, o, extra)
+		return rep
+	}
+	for _, tc := range []struct {
+		name    string
+		install func(*testing.T, Options) Report
+	}{{"rpm 4.18 (host)", host}, {"rpm 4.11 (CentOS 7.9)", el7}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log strings.Builder
+			rep := tc.install(t, Options{Log: &log})
+			for _, w := range []string{"broken post on stdout", "broken post on stderr"} {
+				if !strings.Contains(log.String(), w) {
+					t.Errorf("the log lacks the scriptlet's %q:\n%s", w, log.String())
+				}
+			}
+			want := []ScriptletFailure{
+				{"%post", "kiln-test-broken-1.0-1.noarch", "exit status 3"},
+				{"%posttrans", "kiln-test-broken-1.0-1.noarch", "broken lua posttrans"},
+			}
+			if !slices.Equal(rep.ScriptletFailures, want) {
+				t.Errorf("ScriptletFailures = %+v, want %+v", rep.ScriptletFailures, want)
+			}
+		})
+	}
+	t.Run("strict", func(t *testing.T) {
+		distro, err := rpmtest.HostDistro()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		pkgs := []Package{extra}
+		for _, p := range distro {
+			path, err := p.WriteFile(dir, rpmtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkgs = append(pkgs, Package{NEVRA: p.NEVRA(), Path: path})
+		}
+		work := t.TempDir()
+		_, err = Install(context.Background(), Options{Root: filepath.Join(work, "root"), Tools: filepath.Join(work, "tools"), Packages: pkgs, StrictScriptlets: true})
+		var se *ScriptletError
+		if !errors.As(err, &se) || len(se.Failures) != 2 || !strings.Contains(err.Error(), "%post scriptlet of kiln-test-broken-1.0-1.noarch failed: exit status 3") {
+			t.Errorf("Install(StrictScriptlets) = %v, want a ScriptletError naming both", err)
+		}
+	})
+}
+
+func TestScriptletFailures(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want []ScriptletFailure
+	}{
+		{"warning: %post(kiln-test-broken-1.0-1.noarch) scriptlet failed, exit status 3", []ScriptletFailure{{"%post", "kiln-test-broken-1.0-1.noarch", "exit status 3"}}},
+		{"error: %prein(foo-2:1.0-1.el7.x86_64) scriptlet failed, exit status 1", []ScriptletFailure{{"%prein", "foo-2:1.0-1.el7.x86_64", "exit status 1"}}},
+		{"warning: %triggerin(bar-0:1-1.x86_64) scriptlet failed, signal 9", []ScriptletFailure{{"%triggerin", "bar-1-1.x86_64", "signal 9"}}},
+		{`error: lua script failed: [string "%posttrans(kiln-test-broken-1.0-1.noarch)"]:1: broken lua posttrans`, []ScriptletFailure{{"%posttrans", "kiln-test-broken-1.0-1.noarch", "broken lua posttrans"}}},
+		{"echo warning: %post scriptlet failed", nil},
+		{"kiln-test-broken-1.0-1.noarch", nil},
+	} {
+		// The same failure twice is one.
+		if got := scriptletFailures(tc.line + "\n" + tc.line + "\n"); !slices.Equal(got, tc.want) {
+			t.Errorf("scriptletFailures(%q) = %+v, want %+v", tc.line, got, tc.want)
 		}
 	}
 }

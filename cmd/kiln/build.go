@@ -17,13 +17,17 @@ import (
 
 func newBuildCommand(g *globals) *cobra.Command {
 	var out, output, helpers, lockPath string
+	var strictScriptlets bool
 	cmd := &cobra.Command{
 		Use:   "build PROFILE -o DIR",
 		Short: "Build the image files a profile describes from its lock",
 		Long: `Build fetches and verifies the locked packages, installs them with the target's
 own rpm, customizes the tree, makes it bootable (UEFI and BIOS), writes the raw
 disk and every output format the profile lists, then NAME.manifest.json and
-NAME.spdx.json. It needs root. Nothing is left in DIR when it fails or is
+NAME.spdx.json and NAME.build.log: rpm's output with every scriptlet's. A
+scriptlet that fails is only a warning to rpm; kiln prints one warning line
+naming the package for each and lists them in the manifest, and
+--strict-scriptlets makes any failed scriptlet fail the build. It needs root. Nothing is left in DIR when it fails or is
 stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
 pipe on standard output or error (exit 128+the signal's number).
 
@@ -62,10 +66,13 @@ the same profile and lock give the same bytes.`,
 			prog.count = len(l.Packages)
 			m, err := build.Build(cmd.Context(), build.Options{
 				Profile: p, Lock: l, CacheDir: g.cacheDir, OutDir: out, KilnInit: kinit, Firstboot: fb,
-				SourceDateEpoch: sde, Client: download.New(), Progress: prog,
+				SourceDateEpoch: sde, Client: download.New(), Progress: prog, StrictScriptlets: strictScriptlets,
 			})
 			if err != nil {
 				return err
+			}
+			for _, f := range m.ScriptletFailures {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s (its output is in %s)\n", f, filepath.Join(out, m.Log))
 			}
 			if output == "json" {
 				return writeJSON(cmd, m)
@@ -79,6 +86,7 @@ the same profile and lock give the same bytes.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output `DIR`, required (a bare json, yaml or text is refused: write ./json)")
 	cmd.Flags().StringVar(&output, "output", "text", "output format: text (the outputs' digests) or json (the manifest)")
 	cmd.Flags().StringVar(&helpers, "helpers-dir", os.Getenv("KILN_HELPERS_DIR"), "where kiln-init and kiln-firstboot are (default: next to kiln, then /usr/libexec/kiln; env KILN_HELPERS_DIR)")
+	cmd.Flags().BoolVar(&strictScriptlets, "strict-scriptlets", false, "fail the build when a package's scriptlet fails (rpm only warns)")
 	cmd.Flags().StringVar(&lockPath, "lock", "", "lockfile (default: next to the profile, NAME.lock)")
 	return cmd
 }
