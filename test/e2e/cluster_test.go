@@ -187,14 +187,30 @@ func TestCluster(t *testing.T) {
 		t.Logf("%s: %s", n.name, n.lastStatus())
 	}
 
-	t.Run("coredns-running", func(t *testing.T) {
-		waitFor(t, ctx, 10*time.Minute, "CoreDNS Running", func() error {
+	t.Run("cluster-dns-serving", func(t *testing.T) {
+		// Running pods are not a serving DNS: the kube-dns Service has a
+		// ready endpoint only once the controller-manager's endpoint-slice
+		// controller has seen a CoreDNS pod pass its readiness probe.
+		defer func() {
+			if t.Failed() {
+				t.Log(clusterDiagnostics(ctx, kc))
+			}
+		}()
+		waitFor(t, ctx, 15*time.Minute, "CoreDNS Running and a ready kube-dns endpoint", func() error {
 			o, err := kc.run(ctx, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "jsonpath={.items[*].status.phase}")
 			if err != nil {
 				return err
 			}
 			if ph := strings.Fields(o); len(ph) == 0 || strings.Count(o, "Running") != len(ph) {
 				return fmt.Errorf("CoreDNS pods: %q", o)
+			}
+			o, err = kc.run(ctx, "-n", "kube-system", "get", "endpointslices", "-l", "kubernetes.io/service-name=kube-dns",
+				"-o", `jsonpath={range .items[*].endpoints[*]}{.addresses[0]}={.conditions.ready}{" "}{end}`)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(o, "=true") {
+				return fmt.Errorf("kube-dns endpoints: %q", o)
 			}
 			return nil
 		})
@@ -291,6 +307,11 @@ func clusterDiagnostics(ctx context.Context, kc kubectl) string {
 	show("-n", "kube-system", "logs", "-l", "k8s-app=kube-proxy", "--tail", "30", "--prefix")
 	show("-n", "kube-flannel", "logs", "-l", "k8s-app=flannel", "--tail", "30", "--prefix")
 	show("-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail", "30", "--prefix")
+	// Restarts of these leave Services without endpoints and pods unplaced.
+	for _, c := range []string{"kube-controller-manager", "kube-scheduler"} {
+		show("-n", "kube-system", "logs", "-l", "component="+c, "--tail", "40", "--prefix")
+		show("-n", "kube-system", "logs", "-l", "component="+c, "--tail", "40", "--prefix", "--previous")
+	}
 	return b.String()
 }
 
