@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/firstboot/certrenew"
 	"github.com/kiln-build/kiln/firstboot/cni"
@@ -393,6 +394,15 @@ func (a *Agent) prepareKubeadm(role kubeadm.Role) error {
 	return a.host.WriteFile(KubeadmConfig, data, 0o600) // it may hold a bootstrap token
 }
 
+// controlPlaneTimeout is how long kubeadm waits for a new control plane's
+// components to report healthy. kubeadm's default of 4 minutes assumes a
+// quick host; at first boot nobody is waiting, and a timed-out init costs
+// a reset and a second init, so the agent waits longer. (Under software
+// emulation an API server took 4m16s to serve an authorized /livez, and
+// kubeadm init failed although nothing was wrong.) A control plane that
+// is really broken is still reported, 10 minutes in.
+const controlPlaneTimeout = 10 * time.Minute
+
 func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 	c := a.cfg
 	p := kubeadm.Params{
@@ -416,6 +426,7 @@ func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 		p.CACertHashes = []string{c.Cluster.Secrets.CACertHash}
 	}
 	if role != kubeadm.RoleJoinWorker {
+		p.ControlPlaneTimeout = controlPlaneTimeout
 		p.AdvertiseAddress = a.n.addr
 		for _, peer := range c.Cluster.ControlPlane.Peers {
 			p.CertSANs = append(p.CertSANs, peer.Address, peer.Name)
