@@ -27,6 +27,9 @@ type Options struct {
 	NodeNetwork       NodeNetwork
 	ControlPlanes     []config.Peer // bootstrap order
 	Workers           []config.Peer
+	// LeaderElection, when set, slows the controllers' leader election
+	// (see config.LeaderElection).
+	LeaderElection *config.LeaderElection
 	// Now is when the CAs' validity starts (less kubeadm's 5-minute
 	// backdate); zero means time.Now().
 	Now time.Time
@@ -66,6 +69,10 @@ func New(opts Options) (*Bundle, error) {
 		CACertHash:    "sha256:" + zeroHash, // replaced below, once the CA exists
 	}
 	s.NodeNetwork.DNS = append([]string(nil), opts.NodeNetwork.DNS...)
+	if l := opts.LeaderElection; l != nil {
+		c := *l
+		s.LeaderElection = &c
+	}
 	s.setDefaults()
 	if err := s.validate(); err != nil {
 		return nil, err

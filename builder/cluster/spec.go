@@ -36,6 +36,8 @@ type Spec struct {
 	// ControlPlanes is in bootstrap order: the first runs kubeadm init.
 	ControlPlanes []config.Peer `yaml:"controlPlanes" json:"controlPlanes"`
 	Workers       []config.Peer `yaml:"workers,omitempty" json:"workers,omitempty"`
+	// LeaderElection is the NodeConfig's cluster.controlPlane.leaderElection.
+	LeaderElection *config.LeaderElection `yaml:"leaderElection,omitempty" json:"leaderElection,omitempty"`
 	// CACertHash is public (a hash of the CA's public key); it is here so
 	// that `kiln cluster show` can print the kubeadm join arguments.
 	CACertHash string `yaml:"caCertHash" json:"caCertHash"`
@@ -102,7 +104,7 @@ func (s *Spec) cluster() config.Cluster {
 		ControlPlaneEndpoint: s.ControlPlaneEndpoint,
 		LoadBalancer:         s.LoadBalancer,
 		Networking:           s.Networking,
-		ControlPlane:         config.ControlPlane{Peers: append([]config.Peer(nil), s.ControlPlanes...)},
+		ControlPlane:         config.ControlPlane{Peers: append([]config.Peer(nil), s.ControlPlanes...), LeaderElection: s.LeaderElection},
 		CNI:                  s.CNI,
 		NTPServers:           append([]string(nil), s.NTPServers...),
 	}
@@ -245,6 +247,9 @@ func specField(f string) string {
 	f = strings.TrimPrefix(f, "cluster.")
 	if rest, ok := strings.CutPrefix(f, "controlPlane.peers"); ok {
 		return "controlPlanes" + rest
+	}
+	if rest, ok := strings.CutPrefix(f, "controlPlane.leaderElection"); ok {
+		return "leaderElection" + rest
 	}
 	return f
 }

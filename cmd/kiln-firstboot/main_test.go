@@ -40,8 +40,9 @@ func bundle(t *testing.T) *cluster.Bundle {
 		ControlPlanes: []config.Peer{
 			{Name: "m1", Address: "10.31.100.61"}, {Name: "m2", Address: "10.31.100.62"}, {Name: "m3", Address: "10.31.100.63"},
 		},
-		Workers:     []config.Peer{{Name: "w1", Address: "10.31.100.101"}, {Name: "w2", Address: "10.31.100.102"}},
-		NodeNetwork: cluster.NodeNetwork{Interface: "ens192", PrefixLength: 24, Gateway: "10.31.100.1", DNS: []string{"10.31.0.53"}},
+		Workers:        []config.Peer{{Name: "w1", Address: "10.31.100.101"}, {Name: "w2", Address: "10.31.100.102"}},
+		NodeNetwork:    cluster.NodeNetwork{Interface: "ens192", PrefixLength: 24, Gateway: "10.31.100.1", DNS: []string{"10.31.0.53"}},
+		LeaderElection: &config.LeaderElection{LeaseDuration: "137s", RenewDeadline: "107s", RetryPeriod: "26s"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func newClusterNewCommand() *cobra.Command {
 		lbMode, cni   string
 		outDir        string
 		force         bool
+		election      map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "new",
@@ -82,6 +83,9 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 				return err
 			}
 			if o.Workers, err = parsePeers("--worker", workers); err != nil {
+				return err
+			}
+			if o.LeaderElection, err = parseLeaderElection(election); err != nil {
 				return err
 			}
 			o.LoadBalancer.Mode = config.LBMode(lbMode)
@@ -129,6 +133,7 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 	f.IntVar(&o.NodeNetwork.PrefixLength, "prefix", 0, "prefix length for static node addresses, e.g. 24 (default: DHCP)")
 	f.StringVar(&o.NodeNetwork.Gateway, "gateway", "", "default gateway for static node addresses")
 	f.StringSliceVar(&o.NodeNetwork.DNS, "dns", nil, "DNS servers for the nodes (repeat or comma-separate)")
+	f.StringToStringVar(&election, "leader-election", nil, "controller-manager and scheduler leader election, lease=DUR,renew=DUR,retry=DUR (default 15s,10s,2s; slow hosts: lease=137s,renew=107s,retry=26s)")
 	f.StringVarP(&outDir, "out", "o", "", "`DIR` to write the bundle to, required")
 	deprecatedOutputPath(cmd, &outDir)
 	f.BoolVar(&force, "force", false, "replace an existing bundle in the output directory")
@@ -158,6 +163,31 @@ var newFlagNames = []struct{ field, flag string }{
 	{"nodeNetwork.dns", "--dns"},
 	{"controlPlanes", "--control-plane"},
 	{"workers", "--worker"},
+	{"leaderElection.leaseDuration", "--leader-election lease"},
+	{"leaderElection.renewDeadline", "--leader-election renew"},
+	{"leaderElection.retryPeriod", "--leader-election retry"},
+}
+
+// parseLeaderElection reads --leader-election's lease=,renew=,retry=; nil
+// when the flag is not given.
+func parseLeaderElection(kv map[string]string) (*config.LeaderElection, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	l := &config.LeaderElection{}
+	for k, v := range kv {
+		switch k {
+		case "lease":
+			l.LeaseDuration = v
+		case "renew":
+			l.RenewDeadline = v
+		case "retry":
+			l.RetryPeriod = v
+		default:
+			return nil, usageError{fmt.Errorf("--leader-election: %q is not lease, renew or retry", k)}
+		}
+	}
+	return l, nil
 }
 
 // optionError rewrites the *config.Error values of a failed cluster.New or
@@ -380,6 +410,9 @@ func printSpec(w io.Writer, s *cluster.Spec) error {
 	fmt.Fprintf(tw, "addressing:\t%s\n", addressing)
 	if len(s.NTPServers) > 0 {
 		fmt.Fprintf(tw, "ntp:\t%s\n", strings.Join(s.NTPServers, " "))
+	}
+	if l := s.LeaderElection; l != nil {
+		fmt.Fprintf(tw, "leader election:\tlease %s, renew %s, retry %s\n", l.LeaseDuration, l.RenewDeadline, l.RetryPeriod)
 	}
 	fmt.Fprintf(tw, "ca hash:\t%s\n", s.CACertHash)
 	if err := tw.Flush(); err != nil {

@@ -52,14 +52,15 @@ func newSeedCluster(t *testing.T, extra ...string) string {
 }
 
 func TestClusterNewShowMetadata(t *testing.T) {
-	dir := newSeedCluster(t, "--prefix", "24", "--gateway", "10.31.100.1", "--dns", "10.31.0.53", "--interface", "ens192", "--ntp", "10.31.0.1,ntp.example.com")
+	dir := newSeedCluster(t, "--prefix", "24", "--gateway", "10.31.100.1", "--dns", "10.31.0.53", "--interface", "ens192", "--ntp", "10.31.0.1,ntp.example.com",
+		"--leader-election", "lease=137s,renew=107s,retry=26s")
 
 	out, err := run(t, "cluster", "show", "--cluster", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"endpoint:       10.31.100.100:8443", "keepalived-haproxy, VRRP router 51", "pods 10.244.0.0/16", "cni flannel",
-		"static /24, gateway 10.31.100.1, dns 10.31.0.53", "m1    control-plane  10.31.100.61   bootstraps", "w1    worker         10.31.100.101"} {
+	for _, want := range []string{"endpoint:         10.31.100.100:8443", "keepalived-haproxy, VRRP router 51", "pods 10.244.0.0/16", "cni flannel",
+		"static /24, gateway 10.31.100.1, dns 10.31.0.53", "leader election:  lease 137s, renew 107s, retry 26s", "m1    control-plane  10.31.100.61   bootstraps", "w1    worker         10.31.100.101"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cluster show lacks %q:\n%s", want, out)
 		}
@@ -209,6 +210,9 @@ func TestClusterErrorsNameFlags(t *testing.T) {
 		{append(base, "-o", out, "--pod-subnet", "10.244.0.0/33"), `--pod-subnet: "10.244.0.0/33" is not a CIDR subnet (e.g. 10.244.0.0/16)`},
 		{append(base, "-o", out, "--gateway", "10.31.100.1"), `--gateway: needs static addressing (a prefix length)`},
 		{append(base, "-o", out, "--prefix", "24", "--gateway", "10.31.101.1"), `--gateway: 10.31.101.1 is outside m1's network 10.31.100.0/24`},
+		{append(base, "-o", out, "--leader-election", "lease=60s,renew=60s,retry=2s"), `--leader-election lease: 1m0s must be longer than renewDeadline 1m0s`},
+		{append(base, "-o", out, "--leader-election", "lease=137s,renew=107s,retry=x"), `--leader-election retry: "x" is not a positive duration (e.g. 137s)`},
+		{append(base, "-o", out, "--leader-election", "lease=137s,renew=107s,wait=26s"), `--leader-election: "wait" is not lease, renew or retry`},
 		{append(base, "-o", out, "--port", "x"), `invalid argument "x" for "--port" flag: strconv.ParseInt: parsing "x": invalid syntax`},
 		{[]string{"cluster", "show"}, "--cluster is required"},
 		{[]string{"cluster", "show", "--cluster", out, "-o", "xml"}, `--output "xml": want text or json`},

@@ -425,6 +425,12 @@ func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 		p.BootstrapToken = c.Cluster.Secrets.BootstrapToken
 		p.CACertHashes = []string{c.Cluster.Secrets.CACertHash}
 	}
+	if l := c.Cluster.ControlPlane.LeaderElection; l != nil && role == kubeadm.RoleInit {
+		// Validated with the metadata; kubeadm keeps them in the
+		// ClusterConfiguration every joining control plane reads.
+		lease, renew, retry, _ := l.Durations()
+		p.LeaderElection = kubeadm.LeaderElection{LeaseDuration: lease, RenewDeadline: renew, RetryPeriod: retry}
+	}
 	if role != kubeadm.RoleJoinWorker {
 		p.ControlPlaneTimeout = controlPlaneTimeout
 		p.AdvertiseAddress = a.n.addr

@@ -78,6 +78,21 @@ type Networking struct {
 type ControlPlane struct {
 	// Peers[0] runs kubeadm init; the others join one at a time.
 	Peers []Peer `yaml:"peers" json:"peers"`
+	// LeaderElection, when set, replaces kube-controller-manager's and
+	// kube-scheduler's leader-election timings (15s, 10s, 2s by default).
+	LeaderElection *LeaderElection `yaml:"leaderElection,omitempty" json:"leaderElection,omitempty"`
+}
+
+// LeaderElection is the control plane's controllers' leader-election
+// timing, as Go durations ("137s", "2m"). On hosts too slow for the
+// defaults (an API server that takes over 10 seconds to answer, such as
+// software-emulated VMs) a controller manager loses its lease, restarts
+// and never finishes syncing; longer timings keep it up at the cost of a
+// slower failover. All three are set together.
+type LeaderElection struct {
+	LeaseDuration string `yaml:"leaseDuration" json:"leaseDuration"`
+	RenewDeadline string `yaml:"renewDeadline" json:"renewDeadline"`
+	RetryPeriod   string `yaml:"retryPeriod" json:"retryPeriod"`
 }
 
 // Peer is one control-plane node: its node name and the address its

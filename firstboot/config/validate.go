@@ -144,6 +144,13 @@ func (c *Cluster) validate(errs *errorList) {
 		inClusterRanges("cluster.controlPlaneEndpoint.vip", vip)
 	}
 
+	if l := c.ControlPlane.LeaderElection; l != nil {
+		if _, _, _, err := l.Durations(); err != nil {
+			field, msg, _ := strings.Cut(err.Error(), ": ")
+			errs.add("cluster.controlPlane.leaderElection."+field, "%s", msg)
+		}
+	}
+
 	peers := c.ControlPlane.Peers
 	if len(peers) == 0 {
 		errs.add("cluster.controlPlane.peers", "must list at least one control-plane node")

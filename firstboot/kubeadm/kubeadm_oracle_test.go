@@ -123,6 +123,8 @@ func TestKubeadmInitDryRun(t *testing.T) {
 				"mode: ipvs",
 				"- --service-cluster-ip-range=10.96.0.0/12",
 				"- --cluster-cidr=10.244.0.0/16",
+				"- --leader-elect-lease-duration=2m17s", // controller manager and scheduler
+				"- --leader-elect-retry-period=26s",
 				"kubeadm join 10.0.0.100:8443 --token abcdef.0123456789abcdef",
 				"has initialized successfully",
 			} {

@@ -111,6 +111,40 @@ type Params struct {
 	// DiscoveryTimeout is how long a join waits to discover and trust the cluster; 0 means
 	// kubeadm's default.
 	DiscoveryTimeout time.Duration
+	// LeaderElection sets kube-controller-manager's and kube-scheduler's leader-election
+	// timings (init only: kubeadm keeps them in the cluster's ClusterConfiguration, which
+	// every joining control plane reads); zero keeps the components' defaults.
+	LeaderElection LeaderElection
+}
+
+// LeaderElection is the leader-election timing of the control plane's controllers
+// (--leader-elect-lease-duration, --leader-elect-renew-deadline,
+// --leader-elect-retry-period). The defaults (15s, 10s, 2s) make a controller manager
+// whose API server is slow to answer lose its lease and restart, again and again, on
+// a starved host; longer timings trade a slower failover for staying up. All three are
+// set, or none.
+type LeaderElection struct {
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// IsZero reports whether no timing is set.
+func (l LeaderElection) IsZero() bool { return l == LeaderElection{} }
+
+// Validate checks the timings as client-go's leader election does: all three
+// positive, the lease longer than the renew deadline, and the renew deadline
+// longer than a retry period with its jitter (1.2×).
+func (l LeaderElection) Validate() error {
+	switch {
+	case l.IsZero():
+		return nil
+	case l.LeaseDuration <= 0 || l.RenewDeadline <= 0 || l.RetryPeriod <= 0:
+		return errors.New("set all three of leaseDuration, renewDeadline and retryPeriod, each positive")
+	case l.LeaseDuration <= l.RenewDeadline:
+		return fmt.Errorf("leaseDuration %s must be longer than renewDeadline %s", l.LeaseDuration, l.RenewDeadline)
+	case float64(l.RenewDeadline) <= 1.2*float64(l.RetryPeriod):
+		return fmt.Errorf("renewDeadline %s must be longer than 1.2 × retryPeriod %s", l.RenewDeadline, l.RetryPeriod)
+	}
+	return nil
 }
 
 // ImageMeta is kubeadm's ImageMeta: an image repository and tag.
@@ -292,6 +326,9 @@ func normalize(p Params) (normalized, error) {
 	}
 	if p.ControlPlaneTimeout < 0 || p.DiscoveryTimeout < 0 {
 		return n, invalid("timeouts", "negative duration")
+	}
+	if err := p.LeaderElection.Validate(); err != nil {
+		return n, invalid("leaderElection", "%v", err)
 	}
 	if p.ImageRepository != "" && !repoRE.MatchString(p.ImageRepository) {
 		return n, invalid("imageRepository", "%q is not a registry path", p.ImageRepository)

@@ -119,6 +119,13 @@ type clusterConfiguration struct {
 	DNS                  *imageMeta `yaml:"dns,omitempty"`
 	Networking           networking `yaml:"networking"`
 	APIServer            apiServer  `yaml:"apiServer"`
+	ControllerManager    *component `yaml:"controllerManager,omitempty"`
+	Scheduler            *component `yaml:"scheduler,omitempty"`
+}
+
+// component is a ClusterConfiguration's controllerManager or scheduler.
+type component struct {
+	ExtraArgs any `yaml:"extraArgs"` // map (v1beta3) or []arg (v1beta4)
 }
 
 type etcd struct {
@@ -233,7 +240,30 @@ func (n normalized) clusterConfiguration() clusterConfiguration {
 	if !n.v1beta4() {
 		c.APIServer.TimeoutForControlPlane = duration(n.ControlPlaneTimeout)
 	}
+	if l := n.LeaderElection; !l.IsZero() {
+		args := map[string]string{
+			"leader-elect-lease-duration": l.LeaseDuration.String(),
+			"leader-elect-renew-deadline": l.RenewDeadline.String(),
+			"leader-elect-retry-period":   l.RetryPeriod.String(),
+		}
+		c.ControllerManager = &component{ExtraArgs: n.extraArgs(args)}
+		c.Scheduler = &component{ExtraArgs: n.extraArgs(args)}
+	}
 	return c
+}
+
+// extraArgs is args as this API version writes extra arguments: a map
+// (v1beta3) or a list sorted by name (v1beta4).
+func (n normalized) extraArgs(args map[string]string) any {
+	if !n.v1beta4() {
+		return args
+	}
+	list := make([]arg, 0, len(args))
+	for k, v := range args {
+		list = append(list, arg{Name: k, Value: v})
+	}
+	slices.SortFunc(list, func(a, b arg) int { return strings.Compare(a.Name, b.Name) })
+	return list
 }
 
 func (n normalized) joinConfiguration() joinConfiguration {
@@ -302,16 +332,7 @@ func (n normalized) nodeRegistration() nodeRegistration {
 	if len(args) == 0 {
 		return r
 	}
-	if !n.v1beta4() {
-		r.KubeletExtraArgs = args
-		return r
-	}
-	list := make([]arg, 0, len(args))
-	for k, v := range args {
-		list = append(list, arg{Name: k, Value: v})
-	}
-	slices.SortFunc(list, func(a, b arg) int { return strings.Compare(a.Name, b.Name) })
-	r.KubeletExtraArgs = list
+	r.KubeletExtraArgs = n.extraArgs(args)
 	return r
 }
 

@@ -2,6 +2,7 @@ package kubeadm
 
 import (
 	"bytes"
+	"fmt"
 	"errors"
 	"flag"
 	"os"
@@ -44,6 +45,7 @@ func cluster(version string, role Role) Params {
 		ControlPlaneTimeout:  10 * time.Minute,
 		DiscoveryTimeout:     15 * time.Minute,
 		ProxyMode:            "ipvs",
+		LeaderElection:       LeaderElection{LeaseDuration: 137 * time.Second, RenewDeadline: 107 * time.Second, RetryPeriod: 26 * time.Second},
 	}
 	switch role {
 	case RoleJoinControlPlane:
@@ -161,6 +163,21 @@ func TestRenderShapePerAPIVersion(t *testing.T) {
 			}
 			if timeout != nil || get(ic, "timeouts", "controlPlaneComponentHealthCheck") != "10m0s" {
 				t.Errorf("%s: control-plane timeout not in timeouts.controlPlaneComponentHealthCheck", tc.version)
+			}
+		}
+		for _, c := range []string{"controllerManager", "scheduler"} {
+			args := get(cc, c, "extraArgs")
+			want := map[string]any{"leader-elect-lease-duration": "2m17s", "leader-elect-renew-deadline": "1m47s", "leader-elect-retry-period": "26s"}
+			got := map[string]any{}
+			if l, ok := args.([]any); ok && tc.api == APIVersionV1Beta4 {
+				for _, a := range l {
+					got[get(a.(map[string]any), "name").(string)] = get(a.(map[string]any), "value")
+				}
+			} else if m, ok := args.(map[string]any); ok && tc.api == APIVersionV1Beta3 {
+				got = m
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: %s.extraArgs = %#v, want the leader-election timings %v", tc.version, c, args, want)
 			}
 		}
 		if cc["kubernetesVersion"] != "v"+strings.TrimPrefix(tc.version, "v") {
@@ -297,6 +314,13 @@ func TestRenderRejects(t *testing.T) {
 		{"bad label", func(p *Params) { p.NodeLabels = map[string]string{"a": "b c"} }, "nodeLabels"},
 		{"labels twice", func(p *Params) { p.KubeletExtraArgs = map[string]string{"node-labels": "a=b"} }, "node-labels"},
 		{"flag with dashes", func(p *Params) { p.KubeletExtraArgs = map[string]string{"--v": "2"} }, "kubeletExtraArgs"},
+		{"leader election partly set", func(p *Params) { p.LeaderElection = LeaderElection{LeaseDuration: time.Minute} }, "leaderElection"},
+		{"lease not longer than renew", func(p *Params) {
+			p.LeaderElection = LeaderElection{LeaseDuration: time.Minute, RenewDeadline: time.Minute, RetryPeriod: time.Second}
+		}, "leaseDuration"},
+		{"renew within a jittered retry", func(p *Params) {
+			p.LeaderElection = LeaderElection{LeaseDuration: time.Minute, RenewDeadline: 10 * time.Second, RetryPeriod: 9 * time.Second}
+		}, "retryPeriod"},
 		{"bad taint effect", func(p *Params) { p.Taints = []Taint{{Key: "a", Effect: "Never"}} }, "taints[0]"},
 		{"bad proxy mode", func(p *Params) { p.ProxyMode = "userspace" }, "proxyMode"},
 		{"bad cri socket", func(p *Params) { p.CRISocket = "/run/containerd/containerd.sock" }, "criSocket"},

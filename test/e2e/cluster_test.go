@@ -101,7 +101,14 @@ func TestCluster(t *testing.T) {
 		bundleDir = filepath.Join(out, "cluster")
 		kiln(t, ctx, bins.Kiln, "cluster", "new", "--name", "e2e", "--kubernetes-version", in.Version, "--vip", clusterVIP,
 			"--control-plane", "m1="+clusterM1, "--worker", "w1="+clusterW1, "--prefix", "24",
-			"--gateway", clusterGateway, "--dns", clusterGateway, "-o", bundleDir)
+			"--gateway", clusterGateway, "--dns", clusterGateway,
+			// Under software emulation the API server can take over 10
+			// seconds to answer; with the default timings (15s/10s/2s) the
+			// controller manager lost its lease every few minutes and its
+			// endpoint-slice controller never synced, so kube-dns had no
+			// endpoints. These are the timings for slow hosts.
+			"--leader-election", "lease=137s,renew=107s,retry=26s",
+			"-o", bundleDir)
 	}
 	b, err := cluster.Load(bundleDir)
 	if err != nil {
