@@ -1,9 +1,11 @@
 // Package build turns a profile and its lock into image files: it fetches
-// and verifies the locked packages, installs them with the target's own
+// and verifies the locked packages (package supply, with the keys the lock
+// pins), installs them with the target's own
 // rpm, customizes the tree, makes it bootable, writes the raw disk and
 // encodes every output format the profile asks for, then writes the build
 // manifest and an SPDX SBOM. It consumes only the lock, never repository
-// metadata, so a build is reproducible and works from a warm cache offline.
+// metadata, so a build is reproducible, and with Options.Offline it runs from
+// a cache filled by `kiln fetch --images` with no network at all.
 //
 // Outputs are assembled in a staging directory inside the output
 // directory and renamed into place at the end: a failed build leaves
@@ -41,12 +43,11 @@ import (
 	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/nodeimages"
-	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
-	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/builder/supply"
 	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
@@ -66,6 +67,10 @@ type Options struct {
 	// time among the locked packages.
 	SourceDateEpoch *time.Time
 	Client          *download.Client
+	// Offline builds from CacheDir alone and never touches the network:
+	// a package or image the cache lacks fails the fetch stage with a
+	// *supply.MissingError naming the first one.
+	Offline bool
 	// Progress gets stage and download events; nil is silent.
 	Progress Progress
 	// Log receives the output of the tools kiln runs (rpm and its
@@ -215,13 +220,8 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	}
 	var bootRes boot.Result
 	if err := run("customize", func() error {
-		pinned := map[string]string{}
-		for _, src := range preload {
-			if d := l.ImageDigest(src.Ref); d != "" {
-				pinned[src.Ref] = d
-			}
-		}
-		if err := images.Stage(ctx, nodeimages.Images(preload), root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned}); err != nil {
+		pinned := supply.Pinned(preload, l)
+		if err := images.Stage(ctx, nodeimages.Images(preload), root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned, Offline: o.Offline}); err != nil {
 			return err
 		}
 		sandbox := ""
@@ -427,24 +427,16 @@ func newestBuildTime(l *lock.Lock) time.Time {
 }
 
 func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
-	var locked []*repo.Package
-	for _, lp := range o.Lock.Packages {
-		locked = append(locked, lp.RepoPackage())
-	}
-	items, err := resolve.FetchItems(ctx, o.Profile, locked, o.Client)
-	if err != nil {
-		return nil, err
-	}
 	var prog fetch.Progress
 	if o.Progress != nil {
 		prog = o.Progress.Fetch()
 	}
-	res, err := fetch.Fetch(ctx, items, fetch.Options{CacheDir: o.CacheDir, Client: o.Client, Progress: prog})
+	s, err := supply.Locked(ctx, o.Profile, o.Lock, supply.Options{CacheDir: o.CacheDir, Client: o.Client, Offline: o.Offline, Images: true, Progress: prog})
 	if err != nil {
 		return nil, err
 	}
 	var pkgs []install.Package
-	for _, r := range res {
+	for _, r := range s.Packages {
 		pkgs = append(pkgs, install.Package{NEVRA: r.Package.NEVRA(), Path: r.Path})
 	}
 	return pkgs, nil

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/inspect"
 	"github.com/kiln-build/kiln/builder/install"
+	"github.com/kiln-build/kiln/builder/reposource"
 	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -121,6 +122,13 @@ func newFixture(t testing.TB, tamper rpmtest.Tamper, extra ...*rpmtest.Package) 
 	os.WriteFile(kinit, []byte("placeholder kiln-init"), 0o755)
 	os.WriteFile(fb, []byte("placeholder kiln-firstboot"), 0o755)
 	l := lock.New(prof, pkgs)
+	srcs, err := reposource.Load(context.Background(), prof, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Repos, err = reposource.Pin(srcs); err != nil {
+		t.Fatal(err)
+	}
 	pins, err := images.Pin(context.Background(), prof.Images, images.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,9 @@ type Options struct {
 	// (sha256:HEX). A pinned image is pulled by that digest, whatever the
 	// tag points at now, and an archive must hold exactly that image.
 	Pinned map[string]string
+	// Offline stages pinned references from the cache only and never asks
+	// a registry; an image the cache lacks is a *NotCachedError.
+	Offline bool
 }
 
 // Pin returns the digest each image has now: for an archive, the digest of
@@ -158,6 +161,17 @@ func copyArchive(src, dst, pin string) error {
 }
 
 func pull(ctx context.Context, ref, dst string, o Options) error {
+	if cached, err := cachedPath(ref, o); err != nil || cached != "" {
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(cached); err == nil {
+			return copyFile(cached, dst)
+		}
+	}
+	if o.Offline {
+		return notCached(ref, o)
+	}
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return fmt.Errorf("not an image reference: %w", err)
@@ -173,15 +187,10 @@ func pull(ctx context.Context, ref, dst string, o Options) error {
 	if pin := o.Pinned[ref]; pin != "" && digest.String() != pin {
 		return fmt.Errorf("registry served %s for the pinned %s", digest, pin)
 	}
-	// docker-archive needs a tag to name the image by; a digest-only
-	// reference is recorded under its repository with the tag "kiln".
-	tag, ok := r.(name.Tag)
-	if !ok {
-		tag = r.Context().Tag("kiln")
-	}
+	tag := archiveTag(r)
 	var cached string
 	if o.CacheDir != "" {
-		cached = filepath.Join(o.CacheDir, "images", digest.Algorithm+"-"+digest.Hex+"-"+FileName(tag.String()))
+		cached = cacheFile(o.CacheDir, digest.Algorithm+"-"+digest.Hex, tag)
 		if _, err := os.Stat(cached); err == nil {
 			return copyFile(cached, dst)
 		}
@@ -194,6 +203,122 @@ func pull(ctx context.Context, ref, dst string, o Options) error {
 		return err
 	}
 	return copyFile(cached, dst)
+}
+
+// archiveTag is the tag a docker archive names the image by; a digest-only
+// reference is recorded under its repository with the tag "kiln".
+func archiveTag(r name.Reference) name.Tag {
+	tag, ok := r.(name.Tag)
+	if !ok {
+		tag = r.Context().Tag("kiln")
+	}
+	return tag
+}
+
+func cacheFile(cacheDir, digest string, tag name.Tag) string {
+	return filepath.Join(cacheDir, "images", digest+"-"+FileName(tag.String()))
+}
+
+// cachedPath is where the cache keeps a pinned reference's archive, known
+// without asking its registry; "" when there is no cache or no pin.
+func cachedPath(ref string, o Options) (string, error) {
+	pin := o.Pinned[ref]
+	if o.CacheDir == "" || pin == "" {
+		return "", nil
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("not an image reference: %w", err)
+	}
+	alg, hex, ok := strings.Cut(pin, ":")
+	if !ok || alg == "" || hex == "" || strings.ContainsAny(pin, "/\\") {
+		return "", fmt.Errorf("pinned digest %q is not ALGORITHM:HEX", pin)
+	}
+	return cacheFile(o.CacheDir, alg+"-"+hex, archiveTag(r)), nil
+}
+
+// NotCachedError says an offline build needs an image the cache lacks.
+type NotCachedError struct {
+	Ref, Digest, CacheDir string
+}
+
+func (e *NotCachedError) Error() string {
+	if e.Digest == "" {
+		return fmt.Sprintf("%s is not pinned by the lock, and an offline build cannot ask its registry", e.Ref)
+	}
+	return fmt.Sprintf("image %s@%s is not in the cache %s", e.Ref, e.Digest, e.CacheDir)
+}
+
+func notCached(ref string, o Options) error {
+	return &NotCachedError{Ref: ref, Digest: o.Pinned[ref], CacheDir: o.CacheDir}
+}
+
+// Fetch makes sure a build can stage every image without a registry: a
+// pinned reference is pulled, by its digest, into the cache (unless it is
+// there); an archive is read and checked against its pin. With o.Offline
+// nothing is pulled, and the first image missing is a *NotCachedError.
+// Fetch needs o.CacheDir.
+func Fetch(ctx context.Context, imgs []spec.Image, o Options) error {
+	if o.CacheDir == "" {
+		return errors.New("fetching images: no cache directory")
+	}
+	if o.Platform.OS == "" {
+		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	for i, im := range imgs {
+		if err := fetchOne(ctx, im, o); err != nil {
+			return fmt.Errorf("images[%d] (%s): %w", i, im.Ref, err)
+		}
+	}
+	return nil
+}
+
+func fetchOne(ctx context.Context, im spec.Image, o Options) error {
+	if im.Archive != "" {
+		img, err := tarball.ImageFromPath(im.Archive, nil)
+		if err != nil {
+			return fmt.Errorf("%s is not a docker-save image archive: %w", im.Archive, err)
+		}
+		if pin := o.Pinned[im.Ref]; pin != "" {
+			d, err := img.Digest()
+			if err != nil {
+				return err
+			}
+			if d.String() != pin {
+				return fmt.Errorf("%s holds image %s, but the lock pins %s; run `kiln lock` again if the archive changed on purpose", im.Archive, d, pin)
+			}
+		}
+		return nil
+	}
+	cached, err := cachedPath(im.Ref, o)
+	if err != nil {
+		return err
+	}
+	if cached == "" {
+		return errors.New("the lock pins no digest for it; run `kiln lock` again")
+	}
+	if _, err := os.Stat(cached); err == nil {
+		return nil
+	}
+	if o.Offline {
+		return notCached(im.Ref, o)
+	}
+	r, err := name.ParseReference(im.Ref)
+	if err != nil {
+		return fmt.Errorf("not an image reference: %w", err)
+	}
+	img, err := remoteImage(ctx, im.Ref, o)
+	if err != nil {
+		return err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	if d.String() != o.Pinned[im.Ref] {
+		return fmt.Errorf("registry served %s for the pinned %s", d, o.Pinned[im.Ref])
+	}
+	return WriteArchive(cached, archiveTag(r), img)
 }
 
 func copyFile(src, dst string) error {

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -75,6 +76,30 @@ func TestStagePullsArchivesAndCaches(t *testing.T) {
 	err = Stage(context.Background(), imgs[:1], t.TempDir(), Options{CacheDir: cache})
 	if err == nil || !strings.Contains(err.Error(), "images[0] ("+ref+"): pulling") {
 		t.Errorf("pull without a registry: %v", err)
+	}
+	// Pinned by the lock, the digest is known without the registry: the
+	// cache answers, offline too, with the same bytes as the first pull.
+	pinned := map[string]string{ref: want.String()}
+	again := t.TempDir()
+	if err := Stage(context.Background(), imgs[:1], again, Options{CacheDir: cache, Pinned: pinned, Offline: true}); err != nil {
+		t.Fatalf("offline stage of a pinned, cached image: %v", err)
+	}
+	first, _ := os.ReadFile(filepath.Join(root, Dir, FileName(ref)))
+	second, _ := os.ReadFile(filepath.Join(again, Dir, FileName(ref)))
+	if string(first) != string(second) {
+		t.Error("the archive staged from the cache differs from the one pulled")
+	}
+	if err := Fetch(context.Background(), imgs, Options{CacheDir: cache, Pinned: pinned, Offline: true}); err != nil {
+		t.Errorf("Fetch(offline) with everything cached: %v", err)
+	}
+	var nc *NotCachedError
+	err = Fetch(context.Background(), imgs[:1], Options{CacheDir: t.TempDir(), Pinned: pinned, Offline: true})
+	if !errors.As(err, &nc) || nc.Ref != ref || nc.Digest != want.String() {
+		t.Errorf("Fetch(offline, empty cache) = %v, want a NotCachedError for %s", err, ref)
+	}
+	err = Stage(context.Background(), imgs[:1], t.TempDir(), Options{CacheDir: t.TempDir(), Pinned: pinned, Offline: true})
+	if !errors.As(err, &nc) {
+		t.Errorf("Stage(offline, empty cache) = %v, want a NotCachedError", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/nodeimages"
+	"github.com/kiln-build/kiln/builder/reposource"
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
@@ -31,12 +32,18 @@ type Options struct {
 
 // Resolve loads the profile's repositories and solves its package specs.
 func Resolve(ctx context.Context, p *spec.Profile, o Options) (*solve.Result, error) {
+	res, _, err := resolve(ctx, p, o)
+	return res, err
+}
+
+// resolve is Resolve, also returning the sources with the keys it loaded.
+func resolve(ctx context.Context, p *spec.Profile, o Options) (*solve.Result, []repo.Source, error) {
 	if o.Client == nil {
 		o.Client = download.New()
 	}
-	srcs, err := RepoSources(ctx, p, o.Client)
+	srcs, err := reposource.Load(ctx, p, o.Client)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	repos := make([]*repo.Repo, len(srcs))
 	errs := make([]error, len(srcs))
@@ -54,13 +61,14 @@ func Resolve(ctx context.Context, p *spec.Profile, o Options) (*solve.Result, er
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req := solve.Request{Install: p.Packages, Exclude: p.Exclude, Arch: p.Arch, InstallWeakDeps: p.WeakDeps(), Filelists: filelists(repos)}
 	for _, r := range repos {
 		req.Repos = append(req.Repos, solve.Repo{Source: r.Source, Packages: r.Packages})
 	}
-	return solve.Solve(ctx, req)
+	res, err := solve.Solve(ctx, req)
+	return res, srcs, err
 }
 
 // Arches are the package architectures a target installs: its own and
@@ -93,15 +101,19 @@ func (f filelists) LoadFilelists(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Lock resolves the profile and pins its container images: the profile's images[] and,
-// with a kubernetes section, every image derived from it and the resolved kubeadm that
-// kubernetes.pullAllowed leaves to first boot. That is what `kiln lock` writes.
+// Lock resolves the profile, pins every repository's keys, and pins its container
+// images: the profile's images[] and, with a kubernetes section, every image derived from
+// it and the resolved kubeadm that kubernetes.pullAllowed leaves to first boot. That is
+// what `kiln lock` writes.
 func Lock(ctx context.Context, p *spec.Profile, o Options) (*lock.Lock, error) {
-	res, err := Resolve(ctx, p, o)
+	res, srcs, err := resolve(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
 	l := lock.New(p, res.Packages)
+	if l.Repos, err = reposource.Pin(srcs); err != nil {
+		return nil, err
+	}
 	set, err := nodeimages.ForLock(p, l)
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 
 func newBuildCommand(g *globals) *cobra.Command {
 	var out, output, helpers, lockPath string
-	var strictScriptlets bool
+	var strictScriptlets, offline bool
 	cmd := &cobra.Command{
 		Use:   "build PROFILE -o DIR",
 		Short: "Build the image files a profile describes from its lock",
@@ -31,10 +31,15 @@ naming the package for each and lists them in the manifest, and
 stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
 pipe on standard output or error (exit 128+the signal's number).
 
+Packages are verified with the keys the lock pins. --offline builds with no
+network at all, from a cache filled by kiln fetch --images; it fails with one
+line naming the first package or image the cache lacks.
+
 Timestamps come from SOURCE_DATE_EPOCH, or the newest package's build time, so
 the same profile and lock give the same bytes.`,
 		Example: `  kiln lock node.yaml && sudo kiln build node.yaml -o out/
-  SOURCE_DATE_EPOCH=1700000000 sudo kiln build rocky9-k8s -o out/`,
+  SOURCE_DATE_EPOCH=1700000000 sudo kiln build rocky9-k8s -o out/
+  sudo kiln build --offline node.yaml -o out/   # after kiln fetch --images node.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -66,7 +71,7 @@ the same profile and lock give the same bytes.`,
 			prog.count = len(l.Packages)
 			m, err := build.Build(cmd.Context(), build.Options{
 				Profile: p, Lock: l, CacheDir: g.cacheDir, OutDir: out, KilnInit: kinit, Firstboot: fb,
-				SourceDateEpoch: sde, Client: download.New(), Progress: prog, StrictScriptlets: strictScriptlets,
+				SourceDateEpoch: sde, Client: download.New(), Offline: offline, Progress: prog, StrictScriptlets: strictScriptlets,
 			})
 			if err != nil {
 				return err
@@ -88,6 +93,7 @@ the same profile and lock give the same bytes.`,
 	cmd.Flags().StringVar(&helpers, "helpers-dir", os.Getenv("KILN_HELPERS_DIR"), "where kiln-init and kiln-firstboot are (default: next to kiln, then /usr/libexec/kiln; env KILN_HELPERS_DIR)")
 	cmd.Flags().BoolVar(&strictScriptlets, "strict-scriptlets", false, "fail the build when a package's scriptlet fails (rpm only warns)")
 	cmd.Flags().StringVar(&lockPath, "lock", "", "lockfile (default: next to the profile, NAME.lock)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "use only the cache (filled by kiln fetch --images) and no network at all")
 	return cmd
 }
 
@@ -155,9 +161,4 @@ type missingLockError struct{ path, ref string }
 
 func (e *missingLockError) Error() string {
 	return fmt.Sprintf("%s not found: run `kiln lock %s` first (builds use only the lock, so they are reproducible)", e.path, e.ref)
-}
-
-func isMissingLock(err error) bool {
-	var m *missingLockError
-	return errors.As(err, &m)
 }

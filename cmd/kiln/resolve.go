@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/kiln-build/kiln/builder/resolve"
 	"github.com/kiln-build/kiln/builder/rpm/download"
-	"github.com/kiln-build/kiln/builder/rpm/fetch"
 	"github.com/kiln-build/kiln/builder/rpm/lock"
-	"github.com/kiln-build/kiln/builder/rpm/repo"
-	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/builder/supply"
 	"github.com/spf13/cobra"
 )
 
@@ -54,8 +51,9 @@ func newLockCommand(g *globals) *cobra.Command {
 		Short: "Resolve a profile and write its lockfile",
 		Long: `Lock resolves the profile and writes PROFILE.lock next to it (NAME.lock in the
 current directory for a built-in profile): every package's NEVRA, repository,
-location, checksum and size, each container image's digest, and a digest of the
-profile settings it came from.
+location, checksum and size, each repository's OpenPGP keys (fingerprint and
+armored key), each container image's digest, and a digest of the profile
+settings it came from.
 fetch and build use only the lock, and refuse a stale one.`,
 		Example: `  kiln lock node.yaml            # writes node.lock
   kiln lock rocky9-k8s --lock prod.lock`,
@@ -89,36 +87,42 @@ fetch and build use only the lock, and refuse a stale one.`,
 
 func newFetchCommand(g *globals) *cobra.Command {
 	var lockPath, output string
+	var withImages, offline bool
 	cmd := &cobra.Command{
 		Use:   "fetch PROFILE",
-		Short: "Download and verify a profile's packages into the cache",
-		Long: `Fetch downloads the locked packages (or, without a lock, the resolved ones) in
-parallel into the content-addressed cache under --cache-dir. Each file is verified
-before it is kept: size and checksum from repodata, header and payload digests,
-and the OpenPGP signature by one of the repository's keys where gpgcheck is on.`,
+		Short: "Download and verify a profile's locked packages (and images) into the cache",
+		Long: `Fetch downloads the locked packages in parallel into the content-addressed
+cache under --cache-dir. Each file is verified before it is kept: size and
+checksum from the lock, header and payload digests, and the OpenPGP signature
+by one of the keys the lock pins for its repository where gpgcheck is on. A
+key that changed at its gpgkey location since the lock was written is refused:
+check it, then run kiln lock again.
+
+With --images it also pulls every container image the lock pins, by digest,
+into the cache: then the cache holds everything kiln build needs, and
+kiln build --offline runs from it (carried to an air-gapped builder, say) with
+no network. --offline fetches nothing and checks that the cache is complete.`,
 		Example: `  kiln lock node.yaml && kiln fetch node.yaml
-  KILN_CACHE_DIR=/srv/kiln-cache kiln fetch rocky9-k8s`,
+  kiln fetch --images node.yaml   # everything kiln build --offline needs
+  KILN_CACHE_DIR=/srv/kiln-cache kiln fetch --offline node.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := loadProfile(args[0])
 			if err != nil {
 				return err
 			}
-			pkgs, err := lockedOrResolved(cmd, g, p, args[0], lockPath)
-			if err != nil {
-				return err
-			}
-			client := download.New()
-			items, err := resolve.FetchItems(cmd.Context(), p, pkgs, client)
+			l, err := lockFor(p, args[0], lockPath)
 			if err != nil {
 				return err
 			}
 			prog := newProgress(cmd.ErrOrStderr(), output == "json")
-			prog.count = len(items)
-			res, err := fetch.Fetch(cmd.Context(), items, fetch.Options{CacheDir: g.cacheDir, Client: client, Progress: prog.Fetch()})
+			prog.count = len(l.Packages)
+			s, err := supply.Locked(cmd.Context(), p, l, supply.Options{CacheDir: g.cacheDir, Client: download.New(),
+				Offline: offline, Images: withImages, Progress: prog.Fetch()})
 			if err != nil {
 				return err
 			}
+			res := s.Packages
 			if output == "json" {
 				return writeJSON(cmd, res)
 			}
@@ -128,33 +132,17 @@ and the OpenPGP signature by one of the repository's keys where gpgcheck is on.`
 					cached++
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d packages verified in %s (%d downloaded, %d already cached)\n", len(res), g.cacheDir, len(res)-cached, cached)
+			msg := fmt.Sprintf("%d packages verified in %s (%d downloaded, %d already cached)", len(res), g.cacheDir, len(res)-cached, cached)
+			if withImages || offline {
+				msg += fmt.Sprintf(", %d images pinned", len(l.Images))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&lockPath, "lock", "", "lockfile (default: next to the profile)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&withImages, "images", false, "also pull the container images the lock pins into the cache, so kiln build --offline can run from it")
+	cmd.Flags().BoolVar(&offline, "offline", false, "fetch nothing: check that the cache holds every locked package and image")
 	return cmd
-}
-
-// lockedOrResolved returns the lock's packages when the lock exists (a
-// stale one is an error), else resolves.
-func lockedOrResolved(cmd *cobra.Command, g *globals, p *spec.Profile, ref, path string) ([]*repo.Package, error) {
-	l, err := lockFor(p, ref, path)
-	if err == nil {
-		var out []*repo.Package
-		for _, lp := range l.Packages {
-			out = append(out, lp.RepoPackage())
-		}
-		return out, nil
-	}
-	var stale *lock.StaleError
-	if errors.As(err, &stale) || !isMissingLock(err) {
-		return nil, err
-	}
-	res, err := resolve.Resolve(cmd.Context(), p, resolve.Options{CacheDir: g.cacheDir})
-	if err != nil {
-		return nil, err
-	}
-	return res.Packages, nil
 }

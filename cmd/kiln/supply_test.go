@@ -105,6 +105,17 @@ func TestResolveLockFetch(t *testing.T) {
 		t.Errorf("second fetch: %q, %v", out, err)
 	}
 
+	// The lock pins the repository's key: one that changed at its location
+	// is refused with the way out, and the lock made again takes it.
+	keyPath := filepath.Join(filepath.Dir(profile), "RPM-GPG-KEY-test")
+	good, _ := os.ReadFile(keyPath)
+	rpmtest.TestKey(t, "someone else").WritePublicKey(keyPath)
+	_, err = run(t, "--cache-dir", cache, "fetch", profile)
+	if err == nil || !strings.Contains(err.Error(), "the key changed since the lock was written") || !strings.HasSuffix(err.Error(), "run `kiln lock "+profile+"` again") {
+		t.Errorf("fetch with a changed key: %v", err)
+	}
+	os.WriteFile(keyPath, good, 0o644)
+
 	// A changed pin makes the lock stale: refused, with the way out.
 	writeProfile(t, profile, srv.URL("k8s"), "kubeadm", "kubelet-1.12.2")
 	_, err = run(t, "--cache-dir", cache, "fetch", profile)

@@ -36,7 +36,14 @@ type Options struct {
 	Client   *download.Client // nil: download.New()
 	Jobs     int              // parallel downloads; 0: DefaultJobs
 	Progress Progress         // nil: no reports
+	// Offline uses the cache only: a package that is not there (or is
+	// damaged) fails with ErrNotCached instead of being downloaded.
+	Offline bool
 }
+
+// ErrNotCached is wrapped by the error for a package an offline fetch
+// did not find in the cache.
+var ErrNotCached = errors.New("not in the cache, and fetching offline")
 
 // Progress receives download progress, for the CLI's bars. Calls come from
 // several goroutines at once.
@@ -141,7 +148,7 @@ func Fetch(ctx context.Context, items []Item, opts Options) ([]Result, error) {
 	for d := range dirs {
 		removeStaleTemps(d, time.Now().Add(-staleTempAge))
 	}
-	f := &fetcher{client: client, progress: opts.Progress}
+	f := &fetcher{client: client, progress: opts.Progress, offline: opts.Offline}
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	for _, j := range order {
@@ -209,6 +216,7 @@ func (e *Error) Unwrap() []error { return e.Failed }
 type fetcher struct {
 	client   *download.Client
 	progress Progress
+	offline  bool
 }
 
 // one makes sure the item's package is verified at dst, downloading it if
@@ -226,11 +234,17 @@ func (f *fetcher) one(ctx context.Context, it Item, dst string) (bool, error) {
 		if !errors.Is(err, ErrChecksum) {
 			return false, err
 		}
+		if f.offline {
+			return false, fmt.Errorf("%w (the cached %s is damaged: %w)", ErrNotCached, dst, err)
+		}
 		// Damaged in the cache (or a stale name): replace it. Another
 		// process may have replaced it already; that is fine too.
 		if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false, fmt.Errorf("fetching %s: removing damaged cache file: %w", pkg.NEVRA(), err)
 		}
+	}
+	if f.offline {
+		return false, fmt.Errorf("fetching %s: %s: %w", pkg.NEVRA(), dst, ErrNotCached)
 	}
 	return false, f.download(ctx, it, dst)
 }

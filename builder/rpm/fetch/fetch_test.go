@@ -573,3 +573,31 @@ func TestManyRefusalsMakeOneShortLine(t *testing.T) {
 		}
 	}
 }
+
+func TestOfflineNeverDownloads(t *testing.T) {
+	key := rpmtest.TestKey(t, "alpha")
+	p := hello("offline")
+	data := p.MustBuild(rpmtest.Options{Key: key})
+	pkg := p.RepoPackage(data)
+	pkg.Location = "Packages/" + p.FileName()
+	m := newMirror(t)
+	m.put(pkg, data)
+	items := []fetch.Item{{Package: pkg, BaseURLs: []string{m.base()}, Keys: key.PublicKeys(), GPGCheck: true}}
+	cache := t.TempDir()
+	_, err := fetch.Fetch(context.Background(), items, fetch.Options{CacheDir: cache, Client: testClient(), Offline: true})
+	if !errors.Is(err, fetch.ErrNotCached) || m.hitCount(pkg) != 0 {
+		t.Fatalf("offline fetch into an empty cache = %v with %d requests, want ErrNotCached and none", err, m.hitCount(pkg))
+	}
+	if _, err := fetch.Fetch(context.Background(), items, fetch.Options{CacheDir: cache, Client: testClient()}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := fetch.Fetch(context.Background(), items, fetch.Options{CacheDir: cache, Client: testClient(), Offline: true})
+	if err != nil || !res[0].Cached || m.hitCount(pkg) != 1 {
+		t.Errorf("offline fetch from a filled cache = %+v, %v (%d requests)", res, err, m.hitCount(pkg))
+	}
+	// A damaged cached file is not replaced from the network offline.
+	os.WriteFile(res[0].Path, data[:len(data)/2], 0o644)
+	if _, err := fetch.Fetch(context.Background(), items, fetch.Options{CacheDir: cache, Client: testClient(), Offline: true}); !errors.Is(err, fetch.ErrNotCached) || m.hitCount(pkg) != 1 {
+		t.Errorf("offline fetch of a damaged file = %v (%d requests)", err, m.hitCount(pkg))
+	}
+}

@@ -40,6 +40,36 @@ type Lock struct {
 	// Images pins the profile's container images: the digest of the image
 	// (for the target platform) each reference named when the lock was made.
 	Images []Image `json:"images,omitempty"`
+	// Repos pins, for each of the profile's repositories, the OpenPGP keys
+	// its packages are verified with, so fetch and build never load a key
+	// from its gpgkey location to trust it. A lock without it was written
+	// before kiln recorded keys; fetch and build refuse it (NoKeysError).
+	Repos []Repo `json:"repos,omitempty"`
+}
+
+// Repo is one repository's pinned keys.
+type Repo struct {
+	Name string `json:"name"`
+	Keys []Key  `json:"keys"` // empty when the repository names no gpgkey
+}
+
+// Key is one pinned OpenPGP public key.
+type Key struct {
+	// Fingerprint of the primary key, upper-case hex: what a reviewer
+	// compares with the vendor's published one.
+	Fingerprint string `json:"fingerprint"`
+	// Armored is the public key with its user IDs and subkeys, ASCII-armored.
+	Armored string `json:"armored"`
+}
+
+// Repo returns the pinned keys of the named repository, or nil.
+func (l *Lock) Repo(name string) *Repo {
+	for i := range l.Repos {
+		if l.Repos[i].Name == name {
+			return &l.Repos[i]
+		}
+	}
+	return nil
 }
 
 // Image is one pinned container image.
@@ -177,6 +207,28 @@ func (l *Lock) Check(p *spec.Profile, file, profileRef string) error {
 	return nil
 }
 
+// NoKeysError says a lock pins no repository keys: it was written by a
+// kiln older than the keys field, so nothing says which keys to trust.
+type NoKeysError struct {
+	Profile string
+}
+
+func (e *NoKeysError) Error() string {
+	return fmt.Sprintf("the lock pins no repository keys (it was written by an older kiln); run `kiln lock %s` again", e.Profile)
+}
+
+// KeyChangedError says a repository's key is no longer the one the lock
+// pins.
+type KeyChangedError struct {
+	Profile string
+	Repo    string
+	Reason  string // e.g. "gpg key RPM-GPG-KEY-x has fingerprint A, the lock pins B"
+}
+
+func (e *KeyChangedError) Error() string {
+	return fmt.Sprintf("repo %s: %s: the key changed since the lock was written; check the new key, then run `kiln lock %s` again", e.Repo, e.Reason, e.Profile)
+}
+
 // Marshal returns the lockfile bytes: indented JSON, packages sorted, so
 // the file diffs well in review.
 func (l *Lock) Marshal() ([]byte, error) {
@@ -189,10 +241,15 @@ func (l *Lock) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Digest is the sha256 of the lock's canonical bytes; the build derives
-// UUIDs and seeds from it.
+// Digest is the sha256 of the lock's canonical bytes without its keys; the
+// build derives UUIDs and seeds from it and records it in the image. Keys
+// decide whether packages are trusted, not what goes into the image: a
+// lock re-made only to pin keys (one written before kiln recorded them,
+// say) builds the same bytes.
 func (l *Lock) Digest() string {
-	b, _ := l.Marshal()
+	c := *l
+	c.Repos = nil
+	b, _ := c.Marshal()
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -211,6 +268,16 @@ func Parse(name string, data []byte) (*Lock, error) {
 	for i, im := range l.Images {
 		if im.Ref == "" || !strings.HasPrefix(im.Digest, "sha256:") || len(im.Digest) != 71 {
 			return nil, fmt.Errorf("%s: images[%d]: want a ref and a sha256:HEX digest, got %q %q", name, i, im.Ref, im.Digest)
+		}
+	}
+	for i, r := range l.Repos {
+		if r.Name == "" {
+			return nil, fmt.Errorf("%s: repos[%d]: name is required", name, i)
+		}
+		for j, k := range r.Keys {
+			if k.Fingerprint == "" || !strings.Contains(k.Armored, "BEGIN PGP PUBLIC KEY BLOCK") {
+				return nil, fmt.Errorf("%s: repos[%d] (%s): keys[%d]: want a fingerprint and an armored public key", name, i, r.Name, j)
+			}
 		}
 	}
 	for i, p := range l.Packages {

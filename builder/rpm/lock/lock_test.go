@@ -116,3 +116,34 @@ func TestPathFor(t *testing.T) {
 		}
 	}
 }
+
+func TestDigestLeavesOutTheKeysAndOlderLocksStillRead(t *testing.T) {
+	p := profile("kubeadm")
+	l := New(p, []*repo.Package{pkg("kubeadm 1.34.2-150500.1.1", "x86_64")})
+	older, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.Digest()
+	l.Repos = []Repo{{Name: "base", Keys: []Key{{Fingerprint: strings.Repeat("AB", 20), Armored: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n...\n"}}}}
+	if l.Digest() != before {
+		t.Error("pinning keys changed the lock digest, which seeds the image's UUIDs")
+	}
+	data, _ := l.Marshal()
+	if !strings.Contains(string(data), `"fingerprint": "`+strings.Repeat("AB", 20)+`"`) {
+		t.Errorf("the lock file does not show the fingerprint:\n%s", data)
+	}
+	// A lock written before keys were recorded reads; fetch and build
+	// refuse it later (reposource.Locked), with the way out.
+	got, err := Parse("old.lock", older)
+	if err != nil || got.Repos != nil || got.Digest() != before {
+		t.Errorf("Parse(older lock) = %+v, %v", got, err)
+	}
+	if msg := (&NoKeysError{Profile: "node.yaml"}).Error(); !strings.Contains(msg, "run `kiln lock node.yaml` again") {
+		t.Errorf("NoKeysError = %q", msg)
+	}
+	bad := strings.Replace(string(data), "BEGIN PGP PUBLIC KEY BLOCK", "BEGIN SOMETHING", 1)
+	if _, err := Parse("bad.lock", []byte(bad)); err == nil || !strings.Contains(err.Error(), "repos[0] (base): keys[0]") {
+		t.Errorf("Parse(lock with a non-key) = %v", err)
+	}
+}
