@@ -5,17 +5,25 @@
 // wall-clock install times) through builder/install.
 //
 // The directory holds no package of 4 MiB or more. Where a closure needs
-// one, the kit adds a labelled stand-in (an unsigned, empty package whose
-// Summary says it is a stand-in): today only glibc-common, which glibc
-// requires at its exact version. The result is an rpm transaction, never a
-// bootable CentOS system.
+// one, the kit adds a labelled stand-in (an unsigned package whose Summary
+// says it is a stand-in): glibc-common (glibc requires it at its exact
+// version), systemd (a systemctl that records its arguments), the kernel
+// (a placeholder laid out as EL7 ships it), binutils' nm and python-libs.
+// The result is an rpm transaction, or an image that rpm, e2fsck and
+// debugfs can check, never a bootable CentOS system.
 //
 //	pkgs := el7.Closure(t, t.TempDir(), "rpm")
 //	rep, err := install.Install(ctx, install.Options{Root: root, Tools: tools, Packages: pkgs})
+//
+// A test that locks a profile with kiln's resolver serves the stand-ins as
+// a repository of their own beside the real packages' repodata:
+//
+//	repos: base file://el7.Dir(t) (gpgkey el7.Key(t)), standins file://el7.StandinRepo(t, dir) (gpgcheck off)
 package el7
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -25,6 +33,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/reftest"
 	"github.com/kiln-build/kiln/builder/rpm/header"
+	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/rpmtest"
 )
 
@@ -46,7 +55,81 @@ func Dir(tb testing.TB) string {
 var standins = []*rpmtest.Package{{
 	Name: "glibc-common", Version: "2.17", Release: "324.el7_9", Arch: "x86_64",
 	Summary: "stand-in for CentOS 7's glibc-common (not in ../shared/el7-real): empty, unsigned",
+}, {
+	// dracut, grub2-tools and systemd-sysv need systemd, udev and
+	// systemd-units; kiln runs the image's systemctl to enable units. This
+	// one records its arguments, saying on each line that it is a stand-in.
+	Name: "systemd", Version: "219", Release: "78.el7_9.3", Arch: "x86_64",
+	Summary:  "stand-in for CentOS 7's systemd (not in ../shared/el7-real): a systemctl that records its arguments, unsigned",
+	Provides: rpmtest.Deps("systemd-units = 219-78.el7_9.3", "udev = 219", "/bin/systemctl"),
+	Requires: rpmtest.Deps("bash"),
+	Files: []rpmtest.File{
+		{Path: "/usr/bin/systemctl", Mode: 0o755, Content: "#!/bin/sh\necho \"stand-in systemctl: $*\" >> /var/log/systemctl.calls\n"},
+		{Path: "/usr/lib/systemd", Mode: fs.ModeDir | 0o755},
+		{Path: "/usr/lib/systemd/system", Mode: fs.ModeDir | 0o755},
+	},
+}, {
+	// No CentOS 7 kernel is in the set (it is far over 4 MiB): this one
+	// lays out a placeholder as EL7 ships it, /boot/vmlinuz-KVER beside
+	// /lib/modules/KVER. It cannot boot.
+	Name: "kernel", Version: "3.10.0", Release: "1160.el7", Arch: "x86_64",
+	Summary:  "stand-in for CentOS 7's kernel (not in ../shared/el7-real): a placeholder vmlinuz that cannot boot, unsigned",
+	Requires: rpmtest.Deps("filesystem"),
+	Files: []rpmtest.File{
+		{Path: "/boot/vmlinuz-" + KernelVersion, Mode: 0o755, Content: "stand-in kernel: this image does not boot\n"},
+		{Path: "/lib/modules/" + KernelVersion, Mode: fs.ModeDir | 0o755},
+		{Path: "/lib/modules/" + KernelVersion + "/modules.dep", Content: ""},
+		{Path: "/lib/modules/" + KernelVersion + "/modules.builtin", Content: "kernel/fs/ext4/ext4.ko\nkernel/drivers/block/virtio_blk.ko\n"},
+	},
+}, {
+	// kmod's weak-modules needs /usr/bin/nm.
+	Name: "binutils", Version: "2.27", Release: "44.base.el7", Arch: "x86_64",
+	Summary:  "stand-in for CentOS 7's binutils (not in ../shared/el7-real): an nm that fails saying so, unsigned",
+	Requires: rpmtest.Deps("bash"),
+	Files: []rpmtest.File{
+		{Path: "/usr/bin/nm", Mode: 0o755, Content: "#!/bin/sh\necho 'stand-in nm: binutils is not in ../shared/el7-real' >&2\nexit 1\n"},
+	},
+}, {
+	// python (pulled in by grub2-tools-extra's tools) requires its library.
+	Name: "python-libs", Version: "2.7.5", Release: "89.el7", Arch: "x86_64",
+	Summary:  "stand-in for CentOS 7's python-libs (not in ../shared/el7-real): empty, unsigned",
+	Provides: rpmtest.Deps("libpython2.7.so.1.0()(64bit)", "python-libs(x86-64) = 2.7.5-89.el7"),
 }}
+
+// KernelVersion is the stand-in kernel's version (CentOS 7.9's).
+const KernelVersion = "3.10.0-1160.el7.x86_64"
+
+// StandinRepo writes the stand-ins as a repository of their own under dir
+// (Packages/ and repodata/, unsigned: a profile names it with gpgcheck
+// off), to be served beside the real packages, whose repodata Dir holds.
+func StandinRepo(tb testing.TB, dir string) string {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "Packages"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	var pkgs []*repo.Package
+	for _, s := range standins {
+		data, err := s.Build(rpmtest.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Packages", s.FileName()), data, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		pkgs = append(pkgs, s.RepoPackage(data))
+	}
+	if err := rpmtest.WriteRepo(dir, pkgs, rpmtest.RepoOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// Key returns the path of the CentOS 7 signing key (RPM-GPG-KEY-CentOS-7)
+// kept with the real packages.
+func Key(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Join(reftest.Shared(tb, "el7-real"), "RPM-GPG-KEY-CentOS-7")
+}
 
 type pkgInfo struct {
 	Package
