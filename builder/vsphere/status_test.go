@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,16 +62,20 @@ func TestStatusAndWait(t *testing.T) {
 		t.Errorf("w2 %+v", s)
 	}
 
-	// Not all done: the wait times out and names who is not done.
-	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
+	// Not all done: the wait times out and names who is not done. The
+	// deadline passes on the third poll, however slow the host.
+	tctx := newPollDeadline(ctx)
 	var polls int
-	_, err = c.Wait(tctx, &b.Spec, WaitOptions{Interval: 50 * time.Millisecond, Update: func([]NodeStatus) { polls++ }})
+	_, err = c.Wait(tctx, &b.Spec, WaitOptions{Interval: 10 * time.Millisecond, Update: func([]NodeStatus) {
+		if polls++; polls == 3 {
+			tctx.expire()
+		}
+	}})
 	if err == nil || !strings.Contains(err.Error(), "timed out waiting for first boot: not done: m2 (at join), m3 (poweredOn, no report yet), w1 (poweredOn, no report yet), w2 (no VM)") {
 		t.Errorf("wait: %v", err)
 	}
-	if polls < 2 {
-		t.Errorf("%d polls", polls)
+	if polls != 3 {
+		t.Errorf("%d polls, want 3 (the wait polls until its deadline)", polls)
 	}
 
 	// One node fails: the wait ends with its message.
@@ -141,5 +146,29 @@ func TestDestroy(t *testing.T) {
 	}
 	if len(sim.VMs(t, "w2")) != 1 || !sim.VM(t, "tmpl").Config.Template {
 		t.Error("destroy touched the foreign VM or the template")
+	}
+}
+
+// pollDeadline is a context whose deadline passes when the test says so,
+// not on the clock: a starved test host cannot make it pass early or late.
+type pollDeadline struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newPollDeadline(parent context.Context) *pollDeadline {
+	return &pollDeadline{Context: parent, done: make(chan struct{})}
+}
+
+func (d *pollDeadline) expire()               { d.once.Do(func() { close(d.done) }) }
+func (d *pollDeadline) Done() <-chan struct{} { return d.done }
+
+func (d *pollDeadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }
