@@ -290,7 +290,10 @@ func rekeyInstalltid(d *db, old, t uint32) error {
 			for _, o := range offs {
 				// The first key of an internal page is empty: it is
 				// never compared.
-				if l := d.u16(p, o); l > 0 && o+12+l <= len(p) && p[o+2]&^bDelete == bKeyData {
+				if o+12 > len(p) || p[o+2]&^bDelete != bKeyData {
+					continue
+				}
+				if l := d.u16(p, o); l > 0 && o+12+l <= len(p) {
 					keys = append(keys, p[o+12:o+12+l])
 				}
 			}

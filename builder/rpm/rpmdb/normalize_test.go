@@ -25,7 +25,7 @@ var sde = time.Unix(1704164645, 0)
 // fixture unpacks one of the rpmdbs in testdata (see testdata/README.md:
 // real rpm 4.11.3 databases, made twice by the same commands) and returns
 // its directory.
-func fixture(t *testing.T, name string) string {
+func fixture(t testing.TB, name string) string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
