@@ -3,7 +3,10 @@
 // packages it needs are unpacked in Go into a tools tree, and that rpm then
 // runs one transaction over every locked package into the image root,
 // chrooted into the tools tree, with scriptlets, triggers and Lua, and
-// writes the image's rpmdb in the target's own format.
+// writes the image's rpmdb in the target's own format. What that rpm
+// wrote with the clock into a Berkeley DB rpmdb (EL7, EL8) is then set
+// to SOURCE_DATE_EPOCH by rpmdb.Normalize, and the target's rpm reads the
+// result back before Install returns.
 //
 // It needs root: it chroots and mounts.
 package install
