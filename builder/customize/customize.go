@@ -3,7 +3,8 @@
 // container runtime's CRI config, the first-boot agent, users and systemd
 // units; then it removes what must be unique per node (machine-id, SSH
 // host keys, random seed, secrets a package's %post generated) so every
-// clone makes its own on first boot.
+// clone makes its own on first boot, and dates the Java keystores a %post
+// wrote with the build's time (SOURCE_DATE_EPOCH), not the clock's.
 //
 // Commands that belong to the target (systemctl, useradd, setfiles) run
 // inside the tree through the Runner the caller gives.
@@ -66,6 +67,7 @@ func Apply(ctx context.Context, o Options) error {
 		{"users", func() error { return addUsers(ctx, o) }},
 		{"systemd units", func() error { return applyUnits(ctx, o) }},
 		{"per-node identity", func() error { return scrubIdentity(o) }},
+		{"keystore dates", func() error { return dateKeystores(o) }},
 		{"SELinux labels", func() error { return relabel(ctx, o) }},
 	}
 	for _, s := range steps {

@@ -3,7 +3,10 @@
 // packages it needs are unpacked in Go into a tools tree, and that rpm then
 // runs one transaction over every locked package into the image root,
 // chrooted into the tools tree, with scriptlets, triggers and Lua, and
-// writes the image's rpmdb in the target's own format.
+// writes the image's rpmdb in the target's own format. What that rpm
+// wrote with the clock into a Berkeley DB rpmdb (EL7, EL8) is then set
+// to SOURCE_DATE_EPOCH by rpmdb.Normalize, and the target's rpm reads the
+// result back before Install returns.
 //
 // It needs root: it chroots and mounts.
 package install
@@ -21,10 +24,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/builder/chroot"
 	"github.com/kiln-build/kiln/builder/rpm/header"
 	"github.com/kiln-build/kiln/builder/rpm/payload"
+	"github.com/kiln-build/kiln/builder/rpm/rpmdb"
 )
 
 // Package is a verified RPM file to install.
@@ -42,7 +47,8 @@ type Options struct {
 	Log io.Writer
 	// SourceDateEpoch, when non-zero, is passed to rpm and scriptlets:
 	// rpm >= 4.18 then records it as every package's install time, and
-	// shadow-utils uses it for password change dates.
+	// shadow-utils uses it for password change dates. An older rpm's
+	// Berkeley DB rpmdb (EL7, EL8) gets it afterwards (rpmdb.Normalize).
 	SourceDateEpoch int64
 	// StrictScriptlets makes a failed scriptlet an error (*ScriptletError)
 	// rather than a line in Report.ScriptletFailures.
@@ -144,6 +150,20 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	if o.StrictScriptlets && len(rep.ScriptletFailures) > 0 {
 		return rep, &ScriptletError{Failures: rep.ScriptletFailures}
 	}
+	var dbpath bytes.Buffer
+	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools}, []string{"rpm", "--eval", "%{_dbpath}"}, &dbpath, nil); err != nil {
+		return rep, fmt.Errorf("asking rpm for its database path: %w", err)
+	}
+	dbdir, err := chroot.Confine(o.Root, strings.TrimSpace(dbpath.String()))
+	if err != nil {
+		return rep, err
+	}
+	// Before the check below, so the target's own rpm reads the result.
+	if o.SourceDateEpoch != 0 {
+		if err := rpmdb.Normalize(dbdir, time.Unix(o.SourceDateEpoch, 0)); err != nil {
+			return rep, fmt.Errorf("making the image's rpmdb reproducible: %w", err)
+		}
+	}
 	var q bytes.Buffer
 	qf := `%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n`
 	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools, Binds: []chroot.Bind{{Host: o.Root, Target: imageMount, ReadOnly: true}}},
@@ -164,11 +184,7 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	if strings.Join(want, "\n") != strings.Join(rep.Installed, "\n") {
 		return rep, fmt.Errorf("the image's rpmdb does not list exactly the locked packages: %s", diff(want, rep.Installed))
 	}
-	var dbpath bytes.Buffer
-	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools}, []string{"rpm", "--eval", "%{_dbpath}"}, &dbpath, nil); err != nil {
-		return rep, fmt.Errorf("asking rpm for its database path: %w", err)
-	}
-	if err := dropSQLiteScratch(filepath.Join(o.Root, strings.TrimSpace(dbpath.String()))); err != nil {
+	if err := dropSQLiteScratch(dbdir); err != nil {
 		return rep, err
 	}
 	return rep, nil

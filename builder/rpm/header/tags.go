@@ -67,6 +67,7 @@ const (
 	TagDescription       Tag = 1005
 	TagBuildTime         Tag = 1006
 	TagBuildHost         Tag = 1007
+	TagInstallTime       Tag = 1008 // rpmdb only: when rpm installed the package
 	TagSize              Tag = 1009
 	TagLicense           Tag = 1014
 	TagPackager          Tag = 1015
@@ -113,6 +114,7 @@ const (
 	TagPayloadFormat     Tag = 1124
 	TagPayloadCompressor Tag = 1125
 	TagPayloadFlags      Tag = 1126
+	TagInstallTID        Tag = 1128 // rpmdb only: the install transaction's id, a time
 	TagFileCaps          Tag = 5010
 	TagFileDigestAlgo    Tag = 5011
 	TagRecommendName     Tag = 5046
