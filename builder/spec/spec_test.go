@@ -335,3 +335,28 @@ sysctl:
 		t.Errorf("Load = %v\nwant it to contain %s", err, want)
 	}
 }
+
+// deprecated: passes down extends, so a profile built on an end-of-life OS
+// warns too, and must be one printable line.
+func TestDeprecatedPassesToChildren(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "old.yaml", minimal+"deprecated: Old OS 1 reached its end of life; use new instead\n")
+	child := write(t, dir, "child.yaml", "apiVersion: kiln/v1\nkind: Profile\nname: child\nextends: old.yaml\n")
+	p, err := spec.Load(child, spec.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Old OS 1 reached its end of life; use new instead"; p.Deprecated != want {
+		t.Errorf("Deprecated = %q, want %q", p.Deprecated, want)
+	}
+	p, err = spec.Load(write(t, dir, "plain.yaml", minimal), spec.LoadOptions{})
+	if err != nil || p.Deprecated != "" {
+		t.Errorf("Load(no deprecated:) = %q, %v, want \"\", nil", p.Deprecated, err)
+	}
+
+	bad := write(t, dir, "bad.yaml", minimal+"deprecated: \"two\\nlines\"\n")
+	_, err = spec.Load(bad, spec.LoadOptions{})
+	if want := bad + `:9: deprecated: "two\nlines" is not one line of text`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v\nwant it to contain %s", err, want)
+	}
+}
