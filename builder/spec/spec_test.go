@@ -227,7 +227,7 @@ func TestValidateRepos(t *testing.T) {
 // Every built-in profile must load and validate.
 func TestBuiltinProfilesValidate(t *testing.T) {
 	names := profiles.Names()
-	if len(names) < 4 {
+	if len(names) < 6 {
 		t.Fatalf("only %d built-in profiles: %v", len(names), names)
 	}
 	for _, n := range names {
@@ -238,6 +238,26 @@ func TestBuiltinProfilesValidate(t *testing.T) {
 		}
 		if p.Name != n {
 			t.Errorf("built-in %s is named %q", n, p.Name)
+		}
+		if p.Description == "" {
+			t.Errorf("built-in %s has no description", n)
+		}
+		// Built-ins fetch from public mirrors: every package is checked
+		// against a key fetched over https.
+		for _, r := range p.Repos {
+			if !r.GPGCheckEnabled() || len(r.GPGKey) == 0 {
+				t.Errorf("built-in %s: repository %s does not check signatures", n, r.Name)
+			}
+			for _, u := range append(append([]string{}, r.BaseURL...), r.GPGKey...) {
+				if !strings.HasPrefix(u, "https://") {
+					t.Errorf("built-in %s: repository %s: %s is not https", n, r.Name, u)
+				}
+			}
+		}
+		// Only CentOS 7, past its end of life, is deprecated, and every
+		// profile built on it says so.
+		if eol := strings.HasPrefix(n, "centos7"); eol != (p.Deprecated != "") {
+			t.Errorf("built-in %s: deprecated = %q", n, p.Deprecated)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,5 +45,36 @@ packages: [kernel]
 	_, stderr, err = runSplit(t, "build", filepath.Join(dir, "old.yaml"), "-o", filepath.Join(dir, "out"), "--lock", filepath.Join(dir, "none.lock"))
 	if want := "profile old is deprecated"; err == nil || !strings.Contains(stderr, want) {
 		t.Errorf("kiln build old.yaml: stderr %q, want it to contain %q", stderr, want)
+	}
+}
+
+// The built-in CentOS 7 profiles are deprecated (CentOS 7 is past its end
+// of life): building one warns, and profiles list says so.
+func TestBuildingCentOS7WarnsItIsEndOfLife(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, err := runSplit(t, "build", "centos7-k8s", "-o", filepath.Join(dir, "out"), "--lock", filepath.Join(dir, "none.lock"))
+	if !isMissingLock(err) {
+		t.Errorf("kiln build centos7-k8s without a lock: %v, want the missing lock error", err)
+	}
+	if want := "kiln: warning: profile centos7-k8s is deprecated: CentOS 7 reached its end of life on 2024-06-30"; !strings.HasPrefix(stderr, want) {
+		t.Errorf("kiln build centos7-k8s stderr = %q, want it to start with %q", stderr, want)
+	}
+
+	out, err := run(t, "profiles", "list", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct{ Name, Deprecated string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if eol := strings.HasPrefix(r.Name, "centos7"); eol != strings.Contains(r.Deprecated, "end of life") {
+			t.Errorf("profiles list -o json: %s deprecated = %q", r.Name, r.Deprecated)
+		}
+	}
+	out, err = run(t, "profiles", "list")
+	if err != nil || !strings.Contains(out, "centos7  ") || !strings.Contains(out, "DEPRECATED: CentOS 7.9.2009") {
+		t.Errorf("profiles list = %v\n%s\nwant centos7 marked DEPRECATED", err, out)
 	}
 }
