@@ -27,10 +27,10 @@ disk and every output format the profile lists, then NAME.manifest.json and
 NAME.spdx.json and NAME.build.log: rpm's output with every scriptlet's. A
 scriptlet that fails is only a warning to rpm; kiln prints one warning line
 naming the package for each and lists them in the manifest, and
---strict-scriptlets makes any failed scriptlet fail the build. A profile that
-is deprecated (its deprecated: line, or a parent's: an end-of-life OS) is built
-with that line as a warning. It needs root. Nothing is left in DIR when it fails or is
-stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
+--strict-scriptlets makes any failed scriptlet fail the build. A deprecated
+profile (its deprecated: line, or a parent's: an end-of-life OS) is built
+with that line as a warning. It needs root. Nothing is left in DIR when it
+fails or is stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
 pipe on standard output or error (exit 128+the signal's number).
 
 Timestamps come from SOURCE_DATE_EPOCH, or the newest package's build time, so
