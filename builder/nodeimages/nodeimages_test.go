@@ -197,7 +197,16 @@ func TestKubeadmVersion(t *testing.T) {
 // The built-in Kubernetes profiles list no image by hand: kiln derives kubeadm's images
 // for their kubeadm pin, both load-balancer modes and both pod networks.
 func TestBuiltinKubernetesProfilesDeriveTheirImages(t *testing.T) {
-	for _, name := range []string{"rocky9-k8s", "centos-stream9-k8s"} {
+	var k8s []string
+	for _, n := range profiles.Names() {
+		if strings.HasSuffix(n, "-k8s") {
+			k8s = append(k8s, n)
+		}
+	}
+	if len(k8s) < 3 {
+		t.Fatalf("only %v are Kubernetes profiles", k8s)
+	}
+	for _, name := range k8s {
 		t.Run(name, func(t *testing.T) {
 			p, err := spec.Load(name, spec.LoadOptions{Builtin: profiles.FS()})
 			if err != nil {

@@ -201,6 +201,7 @@ func merge(parent, child *Profile) *Profile {
 	set(&m.Kind, child.Kind)
 	set(&m.Name, child.Name)
 	set(&m.Description, child.Description)
+	set(&m.Deprecated, child.Deprecated)
 	set(&m.Arch, child.Arch)
 	set(&m.SELinux, child.SELinux)
 	m.Repos = mergeKeyed(parent.Repos, child.Repos, func(r Repo) string { return r.Name })

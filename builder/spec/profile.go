@@ -20,7 +20,12 @@ type Profile struct {
 	// built-in profile's name. The parent's settings apply first.
 	Extends     string `yaml:"extends,omitempty" json:"extends,omitempty"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
-	Arch        string `yaml:"arch,omitempty" json:"arch,omitempty"`
+	// Deprecated, when set, is one line saying why the profile should no
+	// longer be used and what to use instead (its operating system is past
+	// its end of life, say). It passes to every profile that extends this
+	// one, and kiln warns with it whenever such a profile is locked or built.
+	Deprecated string `yaml:"deprecated,omitempty" json:"deprecated,omitempty"`
+	Arch       string `yaml:"arch,omitempty" json:"arch,omitempty"`
 
 	Repos           []Repo   `yaml:"repos,omitempty" json:"repos,omitempty"`
 	Packages        []string `yaml:"packages,omitempty" json:"packages,omitempty"`

@@ -227,7 +227,7 @@ func TestValidateRepos(t *testing.T) {
 // Every built-in profile must load and validate.
 func TestBuiltinProfilesValidate(t *testing.T) {
 	names := profiles.Names()
-	if len(names) < 4 {
+	if len(names) < 6 {
 		t.Fatalf("only %d built-in profiles: %v", len(names), names)
 	}
 	for _, n := range names {
@@ -238,6 +238,26 @@ func TestBuiltinProfilesValidate(t *testing.T) {
 		}
 		if p.Name != n {
 			t.Errorf("built-in %s is named %q", n, p.Name)
+		}
+		if p.Description == "" {
+			t.Errorf("built-in %s has no description", n)
+		}
+		// Built-ins fetch from public mirrors: every package is checked
+		// against a key fetched over https.
+		for _, r := range p.Repos {
+			if !r.GPGCheckEnabled() || len(r.GPGKey) == 0 {
+				t.Errorf("built-in %s: repository %s does not check signatures", n, r.Name)
+			}
+			for _, u := range append(append([]string{}, r.BaseURL...), r.GPGKey...) {
+				if !strings.HasPrefix(u, "https://") {
+					t.Errorf("built-in %s: repository %s: %s is not https", n, r.Name, u)
+				}
+			}
+		}
+		// Only CentOS 7, past its end of life, is deprecated, and every
+		// profile built on it says so.
+		if eol := strings.HasPrefix(n, "centos7"); eol != (p.Deprecated != "") {
+			t.Errorf("built-in %s: deprecated = %q", n, p.Deprecated)
 		}
 	}
 }
@@ -332,6 +352,31 @@ sysctl:
 	write(t, dir, "sub/child.yaml", "apiVersion: kiln/v1\nkind: Profile\nname: child\nextends: ../base.yaml\n")
 	_, err = spec.Load(child, spec.LoadOptions{})
 	if want := base + `:6: repos[0].baseurl[0]: "ftp://example.com/9/BaseOS/x86_64/os/" is not a repository URL`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v\nwant it to contain %s", err, want)
+	}
+}
+
+// deprecated: passes down extends, so a profile built on an end-of-life OS
+// warns too, and must be one printable line.
+func TestDeprecatedPassesToChildren(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "old.yaml", minimal+"deprecated: Old OS 1 reached its end of life; use new instead\n")
+	child := write(t, dir, "child.yaml", "apiVersion: kiln/v1\nkind: Profile\nname: child\nextends: old.yaml\n")
+	p, err := spec.Load(child, spec.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Old OS 1 reached its end of life; use new instead"; p.Deprecated != want {
+		t.Errorf("Deprecated = %q, want %q", p.Deprecated, want)
+	}
+	p, err = spec.Load(write(t, dir, "plain.yaml", minimal), spec.LoadOptions{})
+	if err != nil || p.Deprecated != "" {
+		t.Errorf("Load(no deprecated:) = %q, %v, want \"\", nil", p.Deprecated, err)
+	}
+
+	bad := write(t, dir, "bad.yaml", minimal+"deprecated: \"two\\nlines\"\n")
+	_, err = spec.Load(bad, spec.LoadOptions{})
+	if want := bad + `:9: deprecated: "two\nlines" is not one line of text`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Load = %v\nwant it to contain %s", err, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/kiln-build/kiln/firstboot/imageset"
 )
@@ -103,6 +104,9 @@ func (p *Profile) Validate() error {
 	}
 	if !nameRE.MatchString(p.Name) {
 		v.add("name", "%q is not a valid name (want lower-case letters, digits, '.', '_' and '-', at most 63)", p.Name)
+	}
+	if d := p.Deprecated; d != "" && (strings.TrimSpace(d) == "" || strings.ContainsFunc(d, unicode.IsControl)) {
+		v.add("deprecated", "%q is not one line of text (want why the profile should not be used and what to use instead)", d)
 	}
 	if p.Arch != "x86_64" {
 		v.add("arch", "%q is not supported (want x86_64)", p.Arch)

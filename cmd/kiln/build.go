@@ -27,8 +27,10 @@ disk and every output format the profile lists, then NAME.manifest.json and
 NAME.spdx.json and NAME.build.log: rpm's output with every scriptlet's. A
 scriptlet that fails is only a warning to rpm; kiln prints one warning line
 naming the package for each and lists them in the manifest, and
---strict-scriptlets makes any failed scriptlet fail the build. It needs root. Nothing is left in DIR when it fails or is
-stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
+--strict-scriptlets makes any failed scriptlet fail the build. A deprecated
+profile (its deprecated: line, or a parent's: an end-of-life OS) is built
+with that line as a warning. It needs root. Nothing is left in DIR when it
+fails or is stopped: by Ctrl-C, SIGTERM, SIGHUP (a dropped ssh session) or a closed
 pipe on standard output or error (exit 128+the signal's number).
 
 Packages are verified with the keys the lock pins. --offline builds with no
@@ -55,6 +57,7 @@ the same profile and lock give the same bytes.`,
 			if err != nil {
 				return err
 			}
+			warnDeprecated(cmd.ErrOrStderr(), p)
 			sde, err := sourceDateEpoch()
 			if err != nil {
 				return usageError{err}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/kiln-build/kiln/builder/spec"
@@ -14,6 +15,14 @@ import (
 // loadProfile reads a profile file or a built-in profile by name.
 func loadProfile(ref string) (*spec.Profile, error) {
 	return spec.Load(ref, spec.LoadOptions{Builtin: profiles.FS()})
+}
+
+// warnDeprecated prints the profile's deprecated: line, which it may have
+// from any profile it extends (a built-in on an end-of-life OS, say).
+func warnDeprecated(w io.Writer, p *spec.Profile) {
+	if p.Deprecated != "" {
+		fmt.Fprintf(w, "kiln: warning: profile %s is deprecated: %s\n", p.Name, p.Deprecated)
+	}
 }
 
 func newProfilesCommand() *cobra.Command {
@@ -34,6 +43,7 @@ func newProfilesCommand() *cobra.Command {
 				Name        string `json:"name"`
 				Extends     string `json:"extends,omitempty"`
 				Description string `json:"description"`
+				Deprecated  string `json:"deprecated,omitempty"`
 			}
 			var rows []row
 			for _, n := range profiles.Names() {
@@ -41,7 +51,7 @@ func newProfilesCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				rows = append(rows, row{n, p.Extends, p.Description})
+				rows = append(rows, row{n, p.Extends, p.Description, p.Deprecated})
 			}
 			if output == "json" {
 				return writeJSON(cmd, rows)
@@ -49,7 +59,11 @@ func newProfilesCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tEXTENDS\tDESCRIPTION")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Extends, r.Description)
+				desc := r.Description
+				if r.Deprecated != "" {
+					desc = "DEPRECATED: " + desc
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Extends, desc)
 			}
 			return tw.Flush()
 		},

@@ -63,6 +63,7 @@ fetch and build use only the lock, and refuse a stale one.`,
 			if err != nil {
 				return err
 			}
+			warnDeprecated(cmd.ErrOrStderr(), p)
 			l, err := resolve.Lock(cmd.Context(), p, resolve.Options{CacheDir: g.cacheDir})
 			if err != nil {
 				return err
