@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,4 +78,10 @@ func TestBuildingCentOS7WarnsItIsEndOfLife(t *testing.T) {
 	if err != nil || !strings.Contains(out, "centos7  ") || !strings.Contains(out, "DEPRECATED: CentOS 7.9.2009") {
 		t.Errorf("profiles list = %v\n%s\nwant centos7 marked DEPRECATED", err, out)
 	}
+}
+
+// isMissingLock reports whether err is kiln build's "run kiln lock first".
+func isMissingLock(err error) bool {
+	var m *missingLockError
+	return errors.As(err, &m)
 }
