@@ -624,10 +624,13 @@ func (e *ScriptletError) Error() string {
 
 // What rpm (4.11 to 4.19) prints when a scriptlet fails: a shell one
 // ("warning: %post(NEVRA) scriptlet failed, exit status 3"; "error:" for
-// %pre and %preun) and a Lua one, named by its chunk.
+// %pre and %preun) and a Lua one, named by its chunk. Matched anywhere in
+// a line: rpm's stdout and stderr are separate pipes, and a chunk of one
+// (rpm's stdout is block-buffered) can end mid-line just before the
+// warning arrives on the other.
 var (
-	scriptletFailed = regexp.MustCompile(`^(?:warning|error): (%[a-z]+)\(([^()\s]+)\) scriptlet failed, (.+)$`)
-	luaFailed       = regexp.MustCompile(`^error: lua script failed: \[string "(%[a-z]+)\(([^()\s]+)\)"\]:\d+: (.+)$`)
+	scriptletFailed = regexp.MustCompile(`(?:warning|error): (%[a-z]+)\(([^()\s]+)\) scriptlet failed, (.+)$`)
+	luaFailed       = regexp.MustCompile(`error: lua script failed: \[string "(%[a-z]+)\(([^()\s]+)\)"\]:\d+: (.+)$`)
 )
 
 // scriptletFailures reads rpm's output for failed scriptlets, in order,

@@ -331,6 +331,7 @@ func TestScriptletFailures(t *testing.T) {
 		{"error: %prein(foo-2:1.0-1.el7.x86_64) scriptlet failed, exit status 1", []ScriptletFailure{{"%prein", "foo-2:1.0-1.el7.x86_64", "exit status 1"}}},
 		{"warning: %triggerin(bar-0:1-1.x86_64) scriptlet failed, signal 9", []ScriptletFailure{{"%triggerin", "bar-1-1.x86_64", "signal 9"}}},
 		{`error: lua script failed: [string "%posttrans(kiln-test-broken-1.0-1.noarch)"]:1: broken lua posttrans`, []ScriptletFailure{{"%posttrans", "kiln-test-broken-1.0-1.noarch", "broken lua posttrans"}}},
+		{"Updating / installing...  foo-1.0warning: %post(foo-1.0-1.noarch) scriptlet failed, exit status 2", []ScriptletFailure{{"%post", "foo-1.0-1.noarch", "exit status 2"}}}, // stdout's chunk ended mid-line
 		{"echo warning: %post scriptlet failed", nil},
 		{"kiln-test-broken-1.0-1.noarch", nil},
 	} {
