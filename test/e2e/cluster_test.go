@@ -120,7 +120,7 @@ func TestCluster(t *testing.T) {
 	cp, worker := pickNodes(t, b)
 	hostAddr := bridgeAddress(t, b)
 	nodes := []*vm{
-		{name: cp.Name, address: cp.Address, firmware: qemu.UEFI, cpus: 2, memory: 2560, mac: "52:54:00:77:00:01"},
+		{name: cp.Name, address: cp.Address, firmware: qemu.UEFI, cpus: 2, memory: 3072, mac: "52:54:00:77:00:01"},
 		{name: worker.Name, address: worker.Address, firmware: qemu.BIOS, cpus: 2, memory: 1536, mac: "52:54:00:77:00:02", nocloud: true},
 	}
 	setUpBridge(t, hostAddr, nodes)
@@ -150,10 +150,16 @@ func TestCluster(t *testing.T) {
 	// each agent's final status.
 	timings := map[string]time.Duration{}
 	deadline := time.Now().Add(clusterBudget)
+	lastReadiness := ""
 	for {
 		if time.Now().After(deadline) {
 			for _, n := range nodes {
 				t.Logf("%s: last status %s", n.name, n.lastStatus())
+			}
+			t.Logf("nodes as the API server reports them: %v", nodeReadiness(ctx, kc))
+			t.Log(clusterDiagnostics(ctx, kc))
+			for _, n := range nodes {
+				t.Logf("%s: last console lines:\n%s", n.name, n.tail(60))
 			}
 			t.Fatalf("the cluster did not form within %s; consoles in %s", clusterBudget, out)
 		}
@@ -172,7 +178,12 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		if _, ok := timings["api"]; ok {
-			for node, ready := range nodeReadiness(ctx, kc) {
+			readiness := nodeReadiness(ctx, kc)
+			if r := fmt.Sprint(readiness); r != lastReadiness {
+				t.Logf("+%s nodes Ready (as the API server reports them): %s", time.Since(poweredOn).Round(time.Second), r)
+				lastReadiness = r
+			}
+			for node, ready := range readiness {
 				if _, seen := timings["ready "+node]; ready && !seen {
 					timings["ready "+node] = time.Since(poweredOn)
 					t.Logf("node %s Ready after %s", node, timings["ready "+node].Round(time.Second))
