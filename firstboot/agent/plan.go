@@ -156,8 +156,24 @@ func (a *Agent) plan() ([]step, error) {
 		}
 	}
 	if n.bootstrap {
-		add(step{name: "init", phase: config.PhaseInit, msg: "kubeadm init (first control plane; endpoint " + n.endpoint + ")",
-			attempts: a.lim.JoinAttempts, do: a.initAttempt,
+		add(step{name: "existing-cluster", phase: config.PhaseInit, msg: "checking that no cluster answers at " + n.endpoint + " or on the other control planes before kubeadm init", attempts: 1,
+			hint: "a control plane did not answer: boot every control plane in cluster.controlPlane.peers (or make it reachable from this node); the first one initializes the cluster only when it can tell that none exists",
+			do:   a.checkExistingCluster})
+		add(step{name: "init", phase: config.PhaseInit, msg: "kubeadm init (first control plane; endpoint " + n.endpoint + "), or join the cluster found in the previous step",
+			attempts: a.lim.JoinAttempts,
+			do: func(ctx context.Context) error {
+				if a.state.JoinExisting != "" {
+					return a.joinAttempt(ctx)
+				}
+				return a.initAttempt(ctx)
+			},
+			onRetry: func(ctx context.Context) error {
+				if a.state.JoinExisting == "" {
+					return nil // initAttempt decides itself what to reset
+				}
+				_, err := h.Run(ctx, "kubeadm", "reset", "-f")
+				return err
+			},
 			hint: "see `journalctl -u kiln-firstboot` and `crictl ps -a`; kiln-firstboot resumes where it stopped on the next boot"})
 		if lbMode == config.LBKubeVIP {
 			if kc, _ := lb.KubeVIPKubeconfig(c.Cluster.KubernetesVersion, true); kc == lb.SuperAdminKubeconfig {
@@ -168,6 +184,9 @@ func (a *Agent) plan() ([]step, error) {
 		if c.Cluster.CNI != config.CNINone {
 			add(step{name: "cni", phase: config.PhaseCNI, msg: "applying the " + string(c.Cluster.CNI) + " pod network", attempts: 1,
 				do: func(ctx context.Context) error {
+					if a.state.JoinExisting != "" {
+						return nil // the cluster it joined has its pod network
+					}
 					m, err := cni.ManifestWith(cni.Plugin(c.Cluster.CNI), c.Cluster.Networking.PodSubnet, a.cniImages())
 					if err != nil {
 						return permanent(err)
@@ -293,6 +312,9 @@ func (a *Agent) initAttempt(ctx context.Context) error {
 		if _, err := h.Run(ctx, "kubeadm", "reset", "-f"); err != nil {
 			return err
 		}
+	}
+	if err := a.refuseForeignEtcdData(); err != nil {
+		return err
 	}
 	if err := a.prepareKubeadm(kubeadm.RoleInit); err != nil {
 		return err

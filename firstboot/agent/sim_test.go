@@ -51,6 +51,15 @@ type fakeCluster struct {
 	// before keepalived takes it.
 	vipLate     int
 	etcdRefused int
+	// silent are addresses nothing answers from: machines off or cut off
+	// from the rest. Every other address answers (a machine not in nodes
+	// is booted and runs nothing).
+	silent map[string]bool
+	// vipSilent cuts the VIP off too.
+	vipSilent bool
+	// healAfter, when positive, ends the silence after that many probes
+	// of silent machines.
+	healAfter int
 }
 
 type fakeNode struct {
@@ -106,6 +115,9 @@ func (c *fakeCluster) Healthy(_ context.Context, endpoint string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if endpoint == c.endpoint {
+		if c.vipSilent {
+			return errors.New("dial tcp " + endpoint + ": i/o timeout")
+		}
 		if c.initialized && !c.vipUp && c.vipLate <= 0 {
 			c.vipUp = true
 		}
@@ -119,10 +131,38 @@ func (c *fakeCluster) Healthy(_ context.Context, endpoint string) error {
 		return errors.New("dial tcp " + endpoint + ": connect: no route to host")
 	}
 	h, _, _ := net.SplitHostPort(endpoint)
+	if c.silent[h] {
+		return errors.New("dial tcp " + endpoint + ": i/o timeout")
+	}
 	if n := c.nodes[h]; n != nil && n.apiUp {
 		return nil
 	}
 	return errors.New("dial tcp " + endpoint + ": connect: connection refused")
+}
+
+// Probe is the fake network's agent.PeerProber: a machine that answers
+// serves the API, runs a kubelet (it joined, or is joining), or runs
+// nothing.
+func (c *fakeCluster) Probe(_ context.Context, host string) agent.PeerState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[host]
+	if c.silent[host] && c.healAfter > 0 {
+		if c.healAfter--; c.healAfter == 0 {
+			c.silent, c.vipSilent = nil, false
+		}
+	}
+	switch {
+	case c.silent[host]:
+		return agent.PeerUnreachable
+	case n == nil:
+		return agent.PeerIdle
+	case n.apiUp:
+		return agent.PeerServing
+	case c.joined[n.name] || n.exists("etc/kubernetes/kubelet.conf"):
+		return agent.PeerMember
+	}
+	return agent.PeerIdle
 }
 
 func (n *fakeNode) path(p string) string { return filepath.Join(n.root, p) }
@@ -270,7 +310,9 @@ func (n *fakeNode) join(line string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.adding = ""
-	c.members = append(c.members, n.name)
+	if !slices.Contains(c.members, n.name) { // a rebuilt member keeps its place, as kubeadm reuses a member whose peer URL exists
+		c.members = append(c.members, n.name)
+	}
 	n.write("etc/kubernetes/admin.conf", "admin")
 	n.write("etc/kubernetes/manifests/kube-apiserver.yaml", "apiserver")
 	c.joined[n.name] = true

@@ -38,6 +38,10 @@ type State struct {
 	// Milestones are when the agent first saw the moments named by
 	// config's Milestone constants.
 	Milestones map[string]time.Time `json:"milestones,omitempty"`
+	// JoinExisting, on the first control plane, is where the agent found
+	// a cluster already answering before kubeadm init; the node then
+	// joins it instead of initializing a second one.
+	JoinExisting string `json:"joinExisting,omitempty"`
 }
 
 // StepState records one step. Started without Done means the agent stopped

@@ -91,7 +91,7 @@ func TestFinalStatusCarriesStepTimings(t *testing.T) {
 			t.Errorf("timing %+v does not add up", st)
 		}
 	}
-	want := "metadata hostname network address hosts time swap kernel selinux firewall containerd images kubelet kubeadm-version load-balancer init cni cert-renewal ready"
+	want := "metadata hostname network address hosts time swap kernel selinux firewall containerd images kubelet kubeadm-version load-balancer existing-cluster init cni cert-renewal ready"
 	if got := strings.Join(steps, " "); got != want {
 		t.Errorf("timed steps\n%s\nwant the plan's order\n%s", got, want)
 	}

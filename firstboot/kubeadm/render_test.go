@@ -2,9 +2,9 @@ package kubeadm
 
 import (
 	"bytes"
-	"fmt"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
