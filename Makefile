@@ -80,6 +80,11 @@ e2e-cluster: e2e-cluster-fixture ## form a real cluster from a kiln image: contr
 	$(GO) test -tags e2e -c -o $(E2E_CLUSTER)/e2e.test ./test/e2e/
 	$(CLUSTER_TEST)
 
+e2e-ha: e2e-cluster-fixture ## two control planes behind the VIP: the second joins with the CAs from its metadata; power off the VIP holder and time the failover (root)
+	$(GO) test -tags e2e -c -o $(E2E_CLUSTER)/e2e-ha.test ./test/e2e/
+	cd test/e2e && E2E_KUBERNETES_VERSION=$(K8S_VERSION) E2E_KUBE=$(KUBE) E2E_IMAGES=$(CURDIR)/$(E2E_CLUSTER)/images \
+		unshare --net -- $(CURDIR)/$(E2E_CLUSTER)/e2e-ha.test -test.run '^TestHA$$' -test.v -test.timeout 90m
+
 CLUSTER_TEST := cd test/e2e && E2E_KUBERNETES_VERSION=$(K8S_VERSION) E2E_KUBE=$(KUBE) E2E_IMAGES=$(CURDIR)/$(E2E_CLUSTER)/images \
 	unshare --net -- $(CURDIR)/$(E2E_CLUSTER)/e2e.test -test.run '^TestCluster$$' -test.v -test.timeout 80m
 demo: deps-e2e e2e-cluster-fixture ## form a real two-node Kubernetes cluster from a kiln image in QEMU and show its progress (root)
@@ -108,4 +113,4 @@ lint: ## gofmt and go vet
 clean: ## remove build/
 	rm -rf build
 
-.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean tools-k8s e2e-cluster-fixture e2e-cluster-version e2e-cluster
+.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean tools-k8s e2e-cluster-fixture e2e-cluster-version e2e-cluster e2e-ha
