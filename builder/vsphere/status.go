@@ -118,6 +118,12 @@ type WaitOptions struct {
 	Interval time.Duration
 	// Update, when set, gets every poll's statuses.
 	Update func([]NodeStatus)
+	// Scrub clears a node's metadata from its VM's configuration as soon
+	// as its first boot is done (see Scrub), so that a control plane's CA
+	// keys stay there no longer than they are needed. A node whose
+	// clearing fails keeps Secrets and a Problem saying why; Wait tries
+	// again on the next poll while it waits.
+	Scrub bool
 }
 
 // NodeFailedError is a node whose first boot failed.
@@ -145,6 +151,9 @@ func (c *Client) Wait(ctx context.Context, s *cluster.Spec, opts WaitOptions) ([
 				return last, waitTimeout(ctx, last)
 			}
 			return last, err
+		}
+		if opts.Scrub {
+			c.scrubDone(ctx, st)
 		}
 		last = st
 		if opts.Update != nil {
@@ -175,6 +184,22 @@ func (c *Client) Wait(ctx context.Context, s *cluster.Spec, opts WaitOptions) ([
 			return st, waitTimeout(ctx, st)
 		case <-time.After(interval):
 		}
+	}
+}
+
+// scrubDone clears the metadata of each done node that still holds it,
+// and updates its status.
+func (c *Client) scrubDone(ctx context.Context, st []NodeStatus) {
+	for i := range st {
+		s := &st[i]
+		if !s.Done() || !s.Secrets || s.Foreign {
+			continue
+		}
+		if err := c.clearMetadata(ctx, s.VM); err != nil {
+			s.Problem = "clearing " + KeyMetadata + ": " + err.Error()
+			continue
+		}
+		s.Secrets = false
 	}
 }
 

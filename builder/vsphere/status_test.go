@@ -98,6 +98,28 @@ func TestStatusAndWait(t *testing.T) {
 		t.Errorf("wait for done: %+v %v", st, err)
 	}
 
+	if st[0].Secrets == false || st[1].Secrets == false {
+		t.Errorf("a wait without Scrub cleared metadata: %+v", st)
+	}
+
+	// With Scrub, each node's metadata leaves its VM's configuration as
+	// soon as it is done, and only then.
+	st, err = c.Wait(ctx, &b.Spec, WaitOptions{Interval: 20 * time.Millisecond, Scrub: true, StatusOptions: StatusOptions{Nodes: []string{"m1", "m2", "m3"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Secrets || s.Problem != "" {
+			t.Errorf("after a scrubbing wait: %+v", s)
+		}
+	}
+	st, _ = c.Status(ctx, &b.Spec, StatusOptions{})
+	for _, s := range st {
+		if want := s.Node == "w1"; s.Secrets != want {
+			t.Errorf("%s: Secrets %v after a scrubbing wait over m1-m3, want %v (w1 failed, w2 has no VM)", s.Node, s.Secrets, want)
+		}
+	}
+
 	// A status that is not JSON is a problem shown, not a crash.
 	sim.Reconfigure(t, "m3", map[string]string{KeyStatus: "{not json"})
 	st, _ = c.Status(ctx, &b.Spec, StatusOptions{Nodes: []string{"m3"}})

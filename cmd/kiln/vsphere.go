@@ -423,7 +423,7 @@ func newVSphereStatusCommand(f *vsphereFlags) *cobra.Command {
 	var (
 		dir, output string
 		o           vsphere.WaitOptions
-		wait        bool
+		wait, keep  bool
 		timeout     time.Duration
 	)
 	cmd := &cobra.Command{
@@ -435,7 +435,10 @@ agent last reported in guestinfo.kiln.status.
 
 --wait polls until every node is done (exit 0), or one has failed (exit 1,
 with that node's message), or --timeout passes (exit 1, naming the nodes
-not done).`,
+not done). While it waits, it clears each node's metadata from its VM's
+configuration (guestinfo.kiln.metadata: the bootstrap token and a control
+plane's CA keys) as soon as that node is done, as kiln vsphere scrub does;
+--keep-metadata leaves it there.`,
 		Example: `  kiln vsphere status --cluster prod/
   kiln vsphere status --cluster prod/ --wait --timeout 30m
   kiln vsphere status --cluster prod/ -o json | jq -r '.[] | select(.phase != "done") | .node'`,
@@ -461,6 +464,9 @@ not done).`,
 			}
 			defer c.Close(context.WithoutCancel(ctx))
 			var st []vsphere.NodeStatus
+			if keep && !wait {
+				return usageError{errors.New("--keep-metadata only means something with --wait")}
+			}
 			if !wait {
 				st, err = c.Status(ctx, spec, o.StatusOptions)
 				if err != nil {
@@ -471,6 +477,7 @@ not done).`,
 				defer cancel()
 				live := &liveStatus{w: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr()), quiet: output == "json"}
 				o.Update = live.update
+				o.Scrub = !keep
 				st, err = c.Wait(wctx, spec, o)
 				live.done()
 				if st == nil {
@@ -495,7 +502,8 @@ not done).`,
 	fl.StringVar(&dir, "cluster", "", "cluster bundle directory, required")
 	fl.StringArrayVar(&o.Nodes, "node", nil, "show only this node; repeat")
 	fl.StringVar(&o.Prefix, "prefix", "", "the prefix the VMs were cloned with")
-	fl.BoolVar(&wait, "wait", false, "wait until every node is done, or one fails")
+	fl.BoolVar(&wait, "wait", false, "wait until every node is done, or one fails, clearing each node's metadata from its VM as it is done")
+	fl.BoolVar(&keep, "keep-metadata", false, "with --wait, leave done nodes' metadata (and its secrets) in their VM configuration")
 	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "how long --wait waits")
 	fl.DurationVar(&o.Interval, "interval", 5*time.Second, "how often --wait looks")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")

@@ -170,9 +170,35 @@ func TestVSphereCloneStatusDestroyCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 6 || st[0].IP != "10.31.100.61" || st[0].Phase != "done" || st[5].Phase != "join" {
 		t.Errorf("status -o json: %v\n%s", err, out)
 	}
-	_, err = runV(t, "vsphere", "status", "--cluster", bundle, "--wait", "--timeout", "300ms", "--interval", "50ms")
+	secrets := func() map[string]bool {
+		t.Helper()
+		var st []vsphere.NodeStatus
+		if err := json.Unmarshal([]byte(mustRun(t, "vsphere", "status", "--cluster", bundle, "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, s := range st {
+			m[s.Node] = s.Secrets
+		}
+		return m
+	}
+	_, err = runV(t, "vsphere", "status", "--cluster", bundle, "--wait", "--keep-metadata", "--timeout", "300ms", "--interval", "50ms")
+	if err == nil || !strings.Contains(err.Error(), "timed out waiting for first boot: not done: w4 (at join)") {
+		t.Errorf("status --wait --keep-metadata with w4 joining: %v", err)
+	}
+	if m := secrets(); !m["m1"] || !m["w4"] {
+		t.Errorf("after status --wait --keep-metadata, secrets in the VMs: %v; want all kept", m)
+	}
+	// Long enough for the simulator to reconfigure five VMs under load.
+	_, err = runV(t, "vsphere", "status", "--cluster", bundle, "--wait", "--timeout", "5s", "--interval", "50ms")
 	if err == nil || !strings.Contains(err.Error(), "timed out waiting for first boot: not done: w4 (at join)") {
 		t.Errorf("status --wait with w4 joining: %v", err)
+	}
+	if m := secrets(); m["m1"] || m["w2"] || !m["w4"] {
+		t.Errorf("after status --wait, secrets in the VMs: %v; want the done nodes' cleared, w4's (joining) kept", m)
+	}
+	if _, err := runV(t, "vsphere", "status", "--cluster", bundle, "--keep-metadata"); err == nil || exitCode(err) != 2 {
+		t.Errorf("--keep-metadata without --wait: %v, want a usage error", err)
 	}
 	set("w4", config.PhaseFailed, "", "kubeadm join: token expired")
 	out, err = runV(t, "vsphere", "status", "--cluster", bundle, "--wait", "--interval", "50ms")
