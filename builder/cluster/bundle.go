@@ -30,6 +30,9 @@ type Options struct {
 	// LeaderElection, when set, slows the controllers' leader election
 	// (see config.LeaderElection).
 	LeaderElection *config.LeaderElection
+	// Probes, when set, loosens the control plane's static pods' probes
+	// (see config.Probes).
+	Probes *config.Probes
 	// Now is when the CAs' validity starts (less kubeadm's 5-minute
 	// backdate); zero means time.Now().
 	Now time.Time
@@ -72,6 +75,10 @@ func New(opts Options) (*Bundle, error) {
 	if l := opts.LeaderElection; l != nil {
 		c := *l
 		s.LeaderElection = &c
+	}
+	if p := opts.Probes; p != nil {
+		c := *p
+		s.Probes = &c
 	}
 	s.setDefaults()
 	if err := s.validate(); err != nil {

@@ -38,6 +38,8 @@ type Spec struct {
 	Workers       []config.Peer `yaml:"workers,omitempty" json:"workers,omitempty"`
 	// LeaderElection is the NodeConfig's cluster.controlPlane.leaderElection.
 	LeaderElection *config.LeaderElection `yaml:"leaderElection,omitempty" json:"leaderElection,omitempty"`
+	// Probes is the NodeConfig's cluster.controlPlane.probes.
+	Probes *config.Probes `yaml:"probes,omitempty" json:"probes,omitempty"`
 	// CACertHash is public (a hash of the CA's public key); it is here so
 	// that `kiln cluster show` can print the kubeadm join arguments.
 	CACertHash string `yaml:"caCertHash" json:"caCertHash"`
@@ -104,7 +106,7 @@ func (s *Spec) cluster() config.Cluster {
 		ControlPlaneEndpoint: s.ControlPlaneEndpoint,
 		LoadBalancer:         s.LoadBalancer,
 		Networking:           s.Networking,
-		ControlPlane:         config.ControlPlane{Peers: append([]config.Peer(nil), s.ControlPlanes...), LeaderElection: s.LeaderElection},
+		ControlPlane:         config.ControlPlane{Peers: append([]config.Peer(nil), s.ControlPlanes...), LeaderElection: s.LeaderElection, Probes: s.Probes},
 		CNI:                  s.CNI,
 		NTPServers:           append([]string(nil), s.NTPServers...),
 	}
@@ -250,6 +252,9 @@ func specField(f string) string {
 	}
 	if rest, ok := strings.CutPrefix(f, "controlPlane.leaderElection"); ok {
 		return "leaderElection" + rest
+	}
+	if rest, ok := strings.CutPrefix(f, "controlPlane.probes"); ok {
+		return "probes" + rest
 	}
 	return f
 }

@@ -43,6 +43,7 @@ func bundle(t *testing.T) *cluster.Bundle {
 		Workers:        []config.Peer{{Name: "w1", Address: "10.31.100.101"}, {Name: "w2", Address: "10.31.100.102"}},
 		NodeNetwork:    cluster.NodeNetwork{Interface: "ens192", PrefixLength: 24, Gateway: "10.31.100.1", DNS: []string{"10.31.0.53"}},
 		LeaderElection: &config.LeaderElection{LeaseDuration: "137s", RenewDeadline: "107s", RetryPeriod: "26s"},
+		Probes:         &config.Probes{TimeoutSeconds: 60, LivenessFailureThreshold: 30, StartupFailureThreshold: 90},
 	})
 	if err != nil {
 		t.Fatal(err)

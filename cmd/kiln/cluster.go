@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,7 @@ func newClusterNewCommand() *cobra.Command {
 		outDir        string
 		force         bool
 		election      map[string]string
+		probes        map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "new",
@@ -86,6 +88,9 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 				return err
 			}
 			if o.LeaderElection, err = parseLeaderElection(election); err != nil {
+				return err
+			}
+			if o.Probes, err = parseProbes(probes); err != nil {
 				return err
 			}
 			o.LoadBalancer.Mode = config.LBMode(lbMode)
@@ -133,6 +138,7 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 	f.IntVar(&o.NodeNetwork.PrefixLength, "prefix", 0, "prefix length for static node addresses, e.g. 24 (default: DHCP)")
 	f.StringVar(&o.NodeNetwork.Gateway, "gateway", "", "default gateway for static node addresses")
 	f.StringSliceVar(&o.NodeNetwork.DNS, "dns", nil, "DNS servers for the nodes (repeat or comma-separate)")
+	f.StringToStringVar(&probes, "probes", nil, "control-plane static pods' probes, timeout=DUR,liveness=N,startup=N (default kubeadm's 15s, 8, 24; slow hosts: timeout=60s,liveness=30,startup=90)")
 	f.StringToStringVar(&election, "leader-election", nil, "controller-manager and scheduler leader election, lease=DUR,renew=DUR,retry=DUR (default 15s,10s,2s; slow hosts: lease=137s,renew=107s,retry=26s)")
 	f.StringVarP(&outDir, "out", "o", "", "`DIR` to write the bundle to, required")
 	deprecatedOutputPath(cmd, &outDir)
@@ -166,6 +172,42 @@ var newFlagNames = []struct{ field, flag string }{
 	{"leaderElection.leaseDuration", "--leader-election lease"},
 	{"leaderElection.renewDeadline", "--leader-election renew"},
 	{"leaderElection.retryPeriod", "--leader-election retry"},
+	{"probes.timeoutSeconds", "--probes timeout"},
+	{"probes.livenessFailureThreshold", "--probes liveness"},
+	{"probes.startupFailureThreshold", "--probes startup"},
+	{"probes", "--probes"},
+}
+
+// parseProbes reads --probes' timeout=DUR,liveness=N,startup=N; nil when
+// the flag is not given. Ranges are checked with the bundle.
+func parseProbes(kv map[string]string) (*config.Probes, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	p := &config.Probes{}
+	for k, v := range kv {
+		switch k {
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d%time.Second != 0 {
+				return nil, usageError{fmt.Errorf("--probes timeout: %q is not a whole number of seconds (e.g. 60s)", v)}
+			}
+			p.TimeoutSeconds = int(d / time.Second)
+		case "liveness", "startup":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, usageError{fmt.Errorf("--probes %s: %q is not a positive number of failed probes", k, v)}
+			}
+			if k == "liveness" {
+				p.LivenessFailureThreshold = n
+			} else {
+				p.StartupFailureThreshold = n
+			}
+		default:
+			return nil, usageError{fmt.Errorf("--probes: %q is not timeout, liveness or startup", k)}
+		}
+	}
+	return p, nil
 }
 
 // parseLeaderElection reads --leader-election's lease=,renew=,retry=; nil
@@ -413,6 +455,16 @@ func printSpec(w io.Writer, s *cluster.Spec) error {
 	}
 	if l := s.LeaderElection; l != nil {
 		fmt.Fprintf(tw, "leader election:\tlease %s, renew %s, retry %s\n", l.LeaseDuration, l.RenewDeadline, l.RetryPeriod)
+	}
+	if p := s.Probes; p != nil {
+		orKubeadm := func(v int, unit string) string {
+			if v == 0 {
+				return "kubeadm's"
+			}
+			return strconv.Itoa(v) + unit
+		}
+		fmt.Fprintf(tw, "probes:\ttimeout %s, liveness failures %s, startup failures %s\n",
+			orKubeadm(p.TimeoutSeconds, "s"), orKubeadm(p.LivenessFailureThreshold, ""), orKubeadm(p.StartupFailureThreshold, ""))
 	}
 	fmt.Fprintf(tw, "ca hash:\t%s\n", s.CACertHash)
 	if err := tw.Flush(); err != nil {

@@ -53,14 +53,14 @@ func newSeedCluster(t *testing.T, extra ...string) string {
 
 func TestClusterNewShowMetadata(t *testing.T) {
 	dir := newSeedCluster(t, "--prefix", "24", "--gateway", "10.31.100.1", "--dns", "10.31.0.53", "--interface", "ens192", "--ntp", "10.31.0.1,ntp.example.com",
-		"--leader-election", "lease=137s,renew=107s,retry=26s")
+		"--leader-election", "lease=137s,renew=107s,retry=26s", "--probes", "timeout=60s,startup=90")
 
 	out, err := run(t, "cluster", "show", "--cluster", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"endpoint:         10.31.100.100:8443", "keepalived-haproxy, VRRP router 51", "pods 10.244.0.0/16", "cni flannel",
-		"static /24, gateway 10.31.100.1, dns 10.31.0.53", "leader election:  lease 137s, renew 107s, retry 26s", "m1    control-plane  10.31.100.61   bootstraps", "w1    worker         10.31.100.101"} {
+		"static /24, gateway 10.31.100.1, dns 10.31.0.53", "leader election:  lease 137s, renew 107s, retry 26s", "probes:           timeout 60s, liveness failures kubeadm's, startup failures 90", "m1    control-plane  10.31.100.61   bootstraps", "w1    worker         10.31.100.101"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cluster show lacks %q:\n%s", want, out)
 		}
@@ -213,6 +213,10 @@ func TestClusterErrorsNameFlags(t *testing.T) {
 		{append(base, "-o", out, "--leader-election", "lease=60s,renew=60s,retry=2s"), `--leader-election lease: 1m0s must be longer than renewDeadline 1m0s`},
 		{append(base, "-o", out, "--leader-election", "lease=137s,renew=107s,retry=x"), `--leader-election retry: "x" is not a positive duration (e.g. 137s)`},
 		{append(base, "-o", out, "--leader-election", "lease=137s,renew=107s,wait=26s"), `--leader-election: "wait" is not lease, renew or retry`},
+		{append(base, "-o", out, "--probes", "timeout=900s"), `--probes timeout: 900 is not between 1 and 600`},
+		{append(base, "-o", out, "--probes", "timeout=1.5s"), `--probes timeout: "1.5s" is not a whole number of seconds (e.g. 60s)`},
+		{append(base, "-o", out, "--probes", "liveness=0"), `--probes liveness: "0" is not a positive number of failed probes`},
+		{append(base, "-o", out, "--probes", "readiness=3"), `--probes: "readiness" is not timeout, liveness or startup`},
 		{append(base, "-o", out, "--port", "x"), `invalid argument "x" for "--port" flag: strconv.ParseInt: parsing "x": invalid syntax`},
 		{[]string{"cluster", "show"}, "--cluster is required"},
 		{[]string{"cluster", "show", "--cluster", out, "-o", "xml"}, `--output "xml": want text or json`},

@@ -398,6 +398,9 @@ func (a *Agent) prepareKubeadm(role kubeadm.Role) error {
 		if err := a.writePKI(); err != nil {
 			return err
 		}
+		if err := a.writeProbePatches(); err != nil {
+			return err
+		}
 		if a.cfg.Cluster.LoadBalancer.Mode != config.LBExternal {
 			if err := a.writeLoadBalancer(role == kubeadm.RoleInit); err != nil {
 				return err
@@ -414,6 +417,32 @@ func (a *Agent) prepareKubeadm(role kubeadm.Role) error {
 		return permanent(fmt.Errorf("rendering the kubeadm configuration: %w", err))
 	}
 	return a.host.WriteFile(KubeadmConfig, data, 0o600) // it may hold a bootstrap token
+}
+
+// PatchesDir holds the kubeadm patches the agent writes for a control
+// plane (cluster.controlPlane.probes); kubeadm reset leaves it alone.
+const PatchesDir = "/etc/kubernetes/kiln-patches"
+
+// writeProbePatches writes the static pods' probe patches when the
+// metadata loosens them.
+func (a *Agent) writeProbePatches() error {
+	pr := a.cfg.Cluster.ControlPlane.Probes
+	if pr == nil {
+		return nil
+	}
+	files := kubeadm.Probes{TimeoutSeconds: pr.TimeoutSeconds, LivenessFailureThreshold: pr.LivenessFailureThreshold,
+		StartupFailureThreshold: pr.StartupFailureThreshold}.Patches()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := a.host.WriteFile(PatchesDir+"/"+name, files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // controlPlaneTimeout is how long kubeadm waits for a new control plane's
@@ -462,6 +491,9 @@ func (a *Agent) kubeadmParams(role kubeadm.Role) kubeadm.Params {
 		if dns := c.Cluster.ControlPlaneEndpoint.DNSName; dns != "" {
 			p.CertSANs = append(p.CertSANs, dns)
 		}
+	}
+	if role != kubeadm.RoleJoinWorker && c.Cluster.ControlPlane.Probes != nil {
+		p.PatchesDir = PatchesDir
 	}
 	if role == kubeadm.RoleJoinControlPlane && c.Cluster.LoadBalancer.Mode != config.LBExternal {
 		// The load balancer's static pods are in the manifests directory

@@ -81,6 +81,22 @@ type ControlPlane struct {
 	// LeaderElection, when set, replaces kube-controller-manager's and
 	// kube-scheduler's leader-election timings (15s, 10s, 2s by default).
 	LeaderElection *LeaderElection `yaml:"leaderElection,omitempty" json:"leaderElection,omitempty"`
+	// Probes, when set, loosens the health probes of the control plane's
+	// static pods (etcd, kube-apiserver, kube-controller-manager,
+	// kube-scheduler) through kubeadm patches.
+	Probes *Probes `yaml:"probes,omitempty" json:"probes,omitempty"`
+}
+
+// Probes loosens the liveness and startup probes kubeadm puts on the
+// control plane's static pods (timeout 15 s; restart after 8 failed
+// liveness probes 10 s apart, or when the startup probes have not passed
+// after 24). On a starved host an API server that misses them is
+// restarted, and its restart starves the rest. Unset fields keep kubeadm's
+// values; at least one is set.
+type Probes struct {
+	TimeoutSeconds           int `yaml:"timeoutSeconds,omitempty" json:"timeoutSeconds,omitempty"`
+	LivenessFailureThreshold int `yaml:"livenessFailureThreshold,omitempty" json:"livenessFailureThreshold,omitempty"`
+	StartupFailureThreshold  int `yaml:"startupFailureThreshold,omitempty" json:"startupFailureThreshold,omitempty"`
 }
 
 // LeaderElection is the control plane's controllers' leader-election

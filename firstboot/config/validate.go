@@ -151,6 +151,20 @@ func (c *Cluster) validate(errs *errorList) {
 		}
 	}
 
+	if p := c.ControlPlane.Probes; p != nil {
+		if *p == (Probes{}) {
+			errs.add("cluster.controlPlane.probes", "set at least one of timeoutSeconds, livenessFailureThreshold, startupFailureThreshold (or leave probes out)")
+		}
+		for _, f := range []struct {
+			name   string
+			v, max int
+		}{{"timeoutSeconds", p.TimeoutSeconds, 600}, {"livenessFailureThreshold", p.LivenessFailureThreshold, 1000}, {"startupFailureThreshold", p.StartupFailureThreshold, 1000}} {
+			if f.v < 0 || f.v > f.max {
+				errs.add("cluster.controlPlane.probes."+f.name, "%d is not between 1 and %d", f.v, f.max)
+			}
+		}
+	}
+
 	peers := c.ControlPlane.Peers
 	if len(peers) == 0 {
 		errs.add("cluster.controlPlane.peers", "must list at least one control-plane node")

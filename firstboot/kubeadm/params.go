@@ -115,6 +115,9 @@ type Params struct {
 	// timings (init only: kubeadm keeps them in the cluster's ClusterConfiguration, which
 	// every joining control plane reads); zero keeps the components' defaults.
 	LeaderElection LeaderElection
+	// PatchesDir is a directory of kubeadm patches (e.g. Probes.Patches) for the static
+	// pods of a control plane (init and join --control-plane); empty means none.
+	PatchesDir string
 }
 
 // LeaderElection is the leader-election timing of the control plane's controllers
@@ -329,6 +332,9 @@ func normalize(p Params) (normalized, error) {
 	}
 	if err := p.LeaderElection.Validate(); err != nil {
 		return n, invalid("leaderElection", "%v", err)
+	}
+	if d := p.PatchesDir; d != "" && (!strings.HasPrefix(d, "/") || strings.ContainsAny(d, "\n\r\"'")) {
+		return n, invalid("patchesDir", "%q is not an absolute path", d)
 	}
 	if p.ImageRepository != "" && !repoRE.MatchString(p.ImageRepository) {
 		return n, invalid("imageRepository", "%q is not a registry path", p.ImageRepository)

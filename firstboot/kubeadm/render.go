@@ -69,7 +69,12 @@ type initConfiguration struct {
 	LocalAPIEndpoint apiEndpoint       `yaml:"localAPIEndpoint"`
 	CertificateKey   string            `yaml:"certificateKey,omitempty"`
 	SkipPhases       []string          `yaml:"skipPhases,omitempty"`
+	Patches          *patches          `yaml:"patches,omitempty"`
 	Timeouts         map[string]string `yaml:"timeouts,omitempty"` // v1beta4
+}
+
+type patches struct {
+	Directory string `yaml:"directory"`
 }
 
 type bootstrapToken struct {
@@ -174,6 +179,7 @@ type joinConfiguration struct {
 	Discovery        discovery         `yaml:"discovery"`
 	ControlPlane     *joinControlPlane `yaml:"controlPlane,omitempty"`
 	SkipPhases       []string          `yaml:"skipPhases,omitempty"`
+	Patches          *patches          `yaml:"patches,omitempty"`
 	Timeouts         map[string]string `yaml:"timeouts,omitempty"` // v1beta4
 }
 
@@ -218,6 +224,9 @@ func (n normalized) initConfiguration() initConfiguration {
 	}
 	if n.v1beta4() && n.ControlPlaneTimeout > 0 {
 		c.Timeouts = map[string]string{"controlPlaneComponentHealthCheck": duration(n.ControlPlaneTimeout)}
+	}
+	if n.PatchesDir != "" {
+		c.Patches = &patches{Directory: n.PatchesDir}
 	}
 	return c
 }
@@ -286,6 +295,9 @@ func (n normalized) joinConfiguration() joinConfiguration {
 		c.ControlPlane = &joinControlPlane{
 			LocalAPIEndpoint: apiEndpoint{AdvertiseAddress: n.AdvertiseAddress, BindPort: n.BindPort},
 			CertificateKey:   n.CertificateKey,
+		}
+		if n.PatchesDir != "" {
+			c.Patches = &patches{Directory: n.PatchesDir}
 		}
 	}
 	if !n.v1beta4() {

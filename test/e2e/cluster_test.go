@@ -108,6 +108,10 @@ func TestCluster(t *testing.T) {
 			// endpoint-slice controller never synced, so kube-dns had no
 			// endpoints. These are the timings for slow hosts.
 			"--leader-election", "lease=137s,renew=107s,retry=26s",
+			// Under load an API server missed kubeadm's probes (15 s
+			// timeout, 8 liveness failures, 4 minutes to start) and was
+			// restarted, and each restart starved etcd and the rest.
+			"--probes", "timeout=60s,liveness=30,startup=90",
 			"-o", bundleDir)
 	}
 	b, err := cluster.Load(bundleDir)

@@ -68,7 +68,7 @@ func TestHA(t *testing.T) {
 	kiln(t, ctx, bins.Kiln, "cluster", "new", "--name", "e2e-ha", "--kubernetes-version", in.Version, "--vip", clusterVIP,
 		"--control-plane", "m1="+clusterM1, "--control-plane", "m2="+haM2, "--prefix", "24",
 		"--gateway", clusterGateway, "--dns", clusterGateway,
-		"--leader-election", "lease=137s,renew=107s,retry=26s", "-o", bundleDir)
+		"--leader-election", "lease=137s,renew=107s,retry=26s", "--probes", "timeout=60s,liveness=30,startup=90", "-o", bundleDir)
 	b, err := cluster.Load(bundleDir)
 	if err != nil {
 		t.Fatal(err)
