@@ -15,7 +15,7 @@ KUBEADM_VERSIONS ?= v1.30.14 v1.34.4
 DEPS := rpm createrepo-c python3-solv libsolv-tools dnf e2fsprogs dosfstools gdisk mtools \
 	qemu-utils libcap2-bin grub-common grub-efi-amd64-bin grub-pc-bin genisoimage xorriso \
 	haproxy keepalived shellcheck openssl xz-utils zstd bzip2 cpio busybox-static gnupg \
-	ca-certificates git qemu-system-x86 ovmf db5.3-util default-jre-headless
+	ca-certificates git curl qemu-system-x86 ovmf db5.3-util default-jre-headless
 # And what the boot test adds.
 DEPS_E2E := debootstrap iproute2 util-linux time
 
