@@ -173,10 +173,16 @@ func (p *Platform) do(ctx context.Context, method, url string, body []byte, inte
 			delay = min(delay*2, 30*time.Second)
 		}
 		var r response
+		prev := err
 		r, err = p.roundTrip(ctx, method, url, body)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				// Say why the earlier attempts failed: this one only
+				// saw the deadline.
+				if prev == nil {
+					prev = err
+				}
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), prev)
 			}
 			continue // no answer: network not up yet, DNS, reset
 		}
