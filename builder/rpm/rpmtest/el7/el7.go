@@ -104,11 +104,30 @@ const KernelVersion = "3.10.0-1160.el7.x86_64"
 // off), to be served beside the real packages, whose repodata Dir holds.
 func StandinRepo(tb testing.TB, dir string) string {
 	tb.Helper()
+	return StandinRepoWith(tb, dir)
+}
+
+// StandinRepoWith is StandinRepo with some stand-ins replaced by the
+// packages given, by name: a boot test gives a kernel that boots.
+func StandinRepoWith(tb testing.TB, dir string, replace ...*rpmtest.Package) string {
+	tb.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, "Packages"), 0o755); err != nil {
 		tb.Fatal(err)
 	}
+	set := append([]*rpmtest.Package(nil), standins...)
+	for _, r := range replace {
+		found := false
+		for i, s := range set {
+			if s.Name == r.Name {
+				set[i], found = r, true
+			}
+		}
+		if !found {
+			tb.Fatalf("el7: no stand-in named %s to replace", r.Name)
+		}
+	}
 	var pkgs []*repo.Package
-	for _, s := range standins {
+	for _, s := range set {
 		data, err := s.Build(rpmtest.Options{})
 		if err != nil {
 			tb.Fatal(err)
