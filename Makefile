@@ -60,7 +60,10 @@ e2e-fixture: ## build the boot test's repository: Debian 12 as signed RPMs (root
 	$(GO) run ./test/e2e/fixturegen -dir build/e2e-fixture
 
 e2e: e2e-fixture ## build the fixture image with kiln and boot it in QEMU, UEFI and BIOS (root; make deps-e2e)
-	$(GO) test -tags e2e -count=1 -timeout 60m -v -run TestBoot ./test/e2e/
+	$(GO) test -tags e2e -count=1 -timeout 60m -v -run '^TestBoot$$' ./test/e2e/
+
+e2e-el7: e2e-fixture ## build an image from the real CentOS 7.9 packages (../shared/el7-real) and boot it through CentOS's shim and GRUB, UEFI and BIOS, to kiln-init (root)
+	$(GO) test -tags e2e -count=1 -timeout 45m -v -run '^TestBootRealCentOS7$$' ./test/e2e/
 
 tools-k8s: ## build real Kubernetes, etcd, CoreDNS, flannel, the CNI plugins and pause from the Go module proxy (cached in TOOLS_CACHE)
 	test/tools/k8s/build.sh $(TOOLS_CACHE) $(K8S_VERSION) $(ETCD_VERSION)
@@ -113,4 +116,4 @@ lint: ## gofmt and go vet
 clean: ## remove build/
 	rm -rf build
 
-.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean tools-k8s e2e-cluster-fixture e2e-cluster-version e2e-cluster e2e-ha
+.PHONY: help deps deps-e2e build tools test fuzz e2e-fixture e2e demo bench lint clean tools-k8s e2e-cluster-fixture e2e-cluster-version e2e-cluster e2e-ha e2e-el7
