@@ -134,7 +134,9 @@ func debianKernelAsEL7(t *testing.T, repo, dir string) *rpmtest.Package {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", `rpm2cpio "$1" | cpio -idm --quiet`, "sh", rpms[0])
+	// The fixture's payload names absolute paths: extract them under dir,
+	// never over the host's own.
+	cmd := exec.Command("sh", "-c", `rpm2cpio "$1" | cpio -idm --quiet --no-absolute-filenames`, "sh", rpms[0])
 	cmd.Dir = dir
 	if o, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", rpms[0], err, o)
