@@ -75,24 +75,8 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Minute)
 	defer cancel()
 
-	work := filepath.Join(root, "build/e2e-cluster")
-	out := filepath.Join(work, "out")
-	os.RemoveAll(out)
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bins := buildBinaries(t, root, filepath.Join(work, "bin"))
-	kubectlBin := filepath.Join(work, "bin", "kubectl")
-	os.Remove(kubectlBin)
-	if err := os.Symlink(in.Kube, kubectlBin); err != nil {
-		t.Fatal(err)
-	}
-
-	// The profile: the base profile plus the images make e2e-cluster built.
-	profile := filepath.Join(out, "cluster-images.yaml")
-	writeImagesProfile(t, profile, in)
 	start := time.Now()
-	img := buildWithCLI(t, ctx, bins, profile, out)
+	bins, kubectlBin, out, img := clusterImage(t, ctx, root, "build/e2e-cluster", in)
 	built := time.Since(start)
 	t.Logf("image built in %s: %s", built.Round(time.Second), img.Raw)
 
@@ -678,4 +662,27 @@ func niceQEMU(t *testing.T, dir string, nice int) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// clusterImage prepares a cluster test's work directory (under root, a
+// fresh out/ inside it), kiln's binaries, kubectl (the multi-call binary)
+// and the node image: the base profile plus the images make e2e-cluster
+// built, locked and built with the CLI.
+func clusterImage(t *testing.T, ctx context.Context, root, workDir string, in clusterInputs) (bins binaries, kubectlBin, out string, img assembled) {
+	t.Helper()
+	work := filepath.Join(root, workDir)
+	out = filepath.Join(work, "out")
+	os.RemoveAll(out)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bins = buildBinaries(t, root, filepath.Join(work, "bin"))
+	kubectlBin = filepath.Join(work, "bin", "kubectl")
+	os.Remove(kubectlBin)
+	if err := os.Symlink(in.Kube, kubectlBin); err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(out, "cluster-images.yaml")
+	writeImagesProfile(t, profile, in)
+	return bins, kubectlBin, out, buildWithCLI(t, ctx, bins, profile, out)
 }

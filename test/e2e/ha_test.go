@@ -48,21 +48,7 @@ func TestHA(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Minute)
 	defer cancel()
 
-	work := filepath.Join(root, "build/e2e-ha")
-	out := filepath.Join(work, "out")
-	os.RemoveAll(out)
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bins := buildBinaries(t, root, filepath.Join(work, "bin"))
-	kubectlBin := filepath.Join(work, "bin", "kubectl")
-	os.Remove(kubectlBin)
-	if err := os.Symlink(in.Kube, kubectlBin); err != nil {
-		t.Fatal(err)
-	}
-	profile := filepath.Join(out, "cluster-images.yaml")
-	writeImagesProfile(t, profile, in)
-	img := buildWithCLI(t, ctx, bins, profile, out)
+	bins, kubectlBin, out, img := clusterImage(t, ctx, root, "build/e2e-ha", in)
 
 	bundleDir := filepath.Join(out, "cluster")
 	kiln(t, ctx, bins.Kiln, "cluster", "new", "--name", "e2e-ha", "--kubernetes-version", in.Version, "--vip", clusterVIP,
