@@ -46,6 +46,7 @@ func newClusterNewCommand() *cobra.Command {
 		force         bool
 		election      map[string]string
 		probes        map[string]string
+		lbCheck       map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "new",
@@ -93,6 +94,9 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 			if o.Probes, err = parseProbes(probes); err != nil {
 				return err
 			}
+			if o.LoadBalancer.HealthCheck, err = parseLBCheck(lbCheck); err != nil {
+				return err
+			}
 			o.LoadBalancer.Mode = config.LBMode(lbMode)
 			o.CNI = config.CNI(cni)
 			// One NIC per node is the common case: the VRRP interface is the node's interface.
@@ -138,6 +142,7 @@ port 8443 (6443 for kube-vip and external), flannel, pod subnet
 	f.IntVar(&o.NodeNetwork.PrefixLength, "prefix", 0, "prefix length for static node addresses, e.g. 24 (default: DHCP)")
 	f.StringVar(&o.NodeNetwork.Gateway, "gateway", "", "default gateway for static node addresses")
 	f.StringSliceVar(&o.NodeNetwork.DNS, "dns", nil, "DNS servers for the nodes (repeat or comma-separate)")
+	f.StringToStringVar(&lbCheck, "lb-check", nil, "keepalived's health check, interval=DUR,timeout=DUR,fall=N,rise=N (default 2s, 2s, 3, 2; slow hosts: interval=5s,timeout=10s,fall=6)")
 	f.StringToStringVar(&probes, "probes", nil, "control-plane static pods' probes, timeout=DUR,liveness=N,startup=N (default kubeadm's 15s, 8, 24; slow hosts: timeout=60s,liveness=30,startup=90)")
 	f.StringToStringVar(&election, "leader-election", nil, "controller-manager and scheduler leader election, lease=DUR,renew=DUR,retry=DUR (default 15s,10s,2s; slow hosts: lease=137s,renew=107s,retry=26s)")
 	f.StringVarP(&outDir, "out", "o", "", "`DIR` to write the bundle to, required")
@@ -176,6 +181,47 @@ var newFlagNames = []struct{ field, flag string }{
 	{"probes.livenessFailureThreshold", "--probes liveness"},
 	{"probes.startupFailureThreshold", "--probes startup"},
 	{"probes", "--probes"},
+	{"loadBalancer.healthCheck.intervalSeconds", "--lb-check interval"},
+	{"loadBalancer.healthCheck.timeoutSeconds", "--lb-check timeout"},
+	{"loadBalancer.healthCheck.fall", "--lb-check fall"},
+	{"loadBalancer.healthCheck.rise", "--lb-check rise"},
+	{"loadBalancer.healthCheck", "--lb-check"},
+}
+
+// parseLBCheck reads --lb-check's interval=DUR,timeout=DUR,fall=N,rise=N;
+// nil when the flag is not given. Ranges are checked with the bundle.
+func parseLBCheck(kv map[string]string) (*config.LBHealthCheck, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	hc := &config.LBHealthCheck{}
+	for k, v := range kv {
+		switch k {
+		case "interval", "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d%time.Second != 0 {
+				return nil, usageError{fmt.Errorf("--lb-check %s: %q is not a whole number of seconds (e.g. 5s)", k, v)}
+			}
+			if k == "interval" {
+				hc.IntervalSeconds = int(d / time.Second)
+			} else {
+				hc.TimeoutSeconds = int(d / time.Second)
+			}
+		case "fall", "rise":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, usageError{fmt.Errorf("--lb-check %s: %q is not a positive number of checks", k, v)}
+			}
+			if k == "fall" {
+				hc.Fall = n
+			} else {
+				hc.Rise = n
+			}
+		default:
+			return nil, usageError{fmt.Errorf("--lb-check: %q is not interval, timeout, fall or rise", k)}
+		}
+	}
+	return hc, nil
 }
 
 // parseProbes reads --probes' timeout=DUR,liveness=N,startup=N; nil when

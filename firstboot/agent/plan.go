@@ -587,6 +587,7 @@ func (a *Agent) writeLoadBalancer(initializing bool) error {
 		Self:            c.Node.Name,
 		VirtualRouterID: c.Cluster.LoadBalancer.VirtualRouterID,
 		AuthPass:        c.Cluster.LoadBalancer.AuthPass,
+		Check:           lbCheck(c.Cluster.LoadBalancer.HealthCheck),
 		Images:          a.lbImages(),
 	}
 	for _, peer := range c.Cluster.ControlPlane.Peers {
@@ -622,4 +623,13 @@ func (a *Agent) writeLoadBalancer(initializing bool) error {
 func vrrpPass(c *config.NodeConfig) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("kiln vrrp %s %s %d", c.Cluster.Name, c.Cluster.ControlPlaneEndpoint.VIP, c.Cluster.LoadBalancer.VirtualRouterID)))
 	return hex.EncodeToString(sum[:4])
+}
+
+// lbCheck is the metadata's keepalived check timings as lb takes them
+// (zero: lb's defaults).
+func lbCheck(hc *config.LBHealthCheck) lb.Check {
+	if hc == nil {
+		return lb.Check{}
+	}
+	return lb.Check{Interval: hc.IntervalSeconds, Timeout: hc.TimeoutSeconds, Fall: hc.Fall, Rise: hc.Rise}
 }

@@ -50,6 +50,22 @@ type LoadBalancer struct {
 	Interface       string `yaml:"interface,omitempty" json:"interface,omitempty"`
 	VirtualRouterID int    `yaml:"virtualRouterID,omitempty" json:"virtualRouterID,omitempty"`
 	AuthPass        string `yaml:"authPass,omitempty" json:"authPass,omitempty"`
+	// HealthCheck, with keepalived-haproxy, replaces keepalived's check
+	// timings (every 2 s, each request at most 2 s, 3 failures to give the
+	// VIP up, 2 successes to take it back).
+	HealthCheck *LBHealthCheck `yaml:"healthCheck,omitempty" json:"healthCheck,omitempty"`
+}
+
+// LBHealthCheck is how keepalived checks its node. On slow or
+// overcommitted hosts a healthy API server often takes over 2 s to answer
+// and the defaults move the VIP back and forth; longer timings keep it, at
+// the cost of a slower failover (about intervalSeconds × fall). Unset
+// fields keep the defaults.
+type LBHealthCheck struct {
+	IntervalSeconds int `yaml:"intervalSeconds,omitempty" json:"intervalSeconds,omitempty"`
+	TimeoutSeconds  int `yaml:"timeoutSeconds,omitempty" json:"timeoutSeconds,omitempty"`
+	Fall            int `yaml:"fall,omitempty" json:"fall,omitempty"`
+	Rise            int `yaml:"rise,omitempty" json:"rise,omitempty"`
 }
 
 // LBMode is how the control-plane VIP is served.

@@ -97,6 +97,19 @@ func (c *Cluster) validate(errs *errorList) {
 		if len(lb.AuthPass) > 8 {
 			errs.add("cluster.loadBalancer.authPass", "is %d characters; keepalived uses at most 8", len(lb.AuthPass))
 		}
+		if hc := lb.HealthCheck; hc != nil {
+			if *hc == (LBHealthCheck{}) {
+				errs.add("cluster.loadBalancer.healthCheck", "set at least one of intervalSeconds, timeoutSeconds, fall, rise (or leave healthCheck out)")
+			}
+			for _, f := range []struct {
+				name   string
+				v, max int
+			}{{"intervalSeconds", hc.IntervalSeconds, 60}, {"timeoutSeconds", hc.TimeoutSeconds, 60}, {"fall", hc.Fall, 20}, {"rise", hc.Rise, 20}} {
+				if f.v < 0 || f.v > f.max {
+					errs.add("cluster.loadBalancer.healthCheck."+f.name, "%d is not between 1 and %d", f.v, f.max)
+				}
+			}
+		}
 	case LBKubeVIP:
 		if ep.Port != DefaultAPIServerPort {
 			errs.add("cluster.controlPlaneEndpoint.port", "%d: kube-vip leads the VIP straight to kube-apiserver, so the port must be %d", ep.Port, DefaultAPIServerPort)
@@ -213,6 +226,9 @@ func onlyKeepalived(errs *errorList, lb LoadBalancer) {
 	}
 	if lb.AuthPass != "" {
 		errs.add("cluster.loadBalancer.authPass", "is used only with mode %s", LBKeepalivedHAProxy)
+	}
+	if lb.HealthCheck != nil {
+		errs.add("cluster.loadBalancer.healthCheck", "is used only with mode %s", LBKeepalivedHAProxy)
 	}
 }
 

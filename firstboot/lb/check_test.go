@@ -91,3 +91,28 @@ func TestKeepalivedGivesUpWithinTenSeconds(t *testing.T) {
 		t.Error("fall < 2: one slow answer would move the VIP")
 	}
 }
+
+// TestCheckSettings: a slow host's check settings reach keepalived.conf and
+// the script's request timeouts; out-of-range ones are refused naming the field.
+func TestCheckSettings(t *testing.T) {
+	p := haParams("cp-1")
+	p.Check = Check{Interval: 5, Timeout: 10, Fall: 6}
+	files := render(t, p)
+	conf := string(files["etc/keepalived/keepalived.conf"].Data)
+	for _, want := range []string{"    interval 5\n", "    timeout 31\n", "    fall 6\n", "    rise 2\n"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("keepalived.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	script := string(files["etc/keepalived/check_apiserver.sh"].Data)
+	if n := strings.Count(script, "--max-time 10 "); n != 3 {
+		t.Errorf("check script has %d requests with --max-time 10, want 3:\n%s", n, script)
+	}
+	for _, c := range []Check{{Interval: 61}, {Timeout: -1}, {Fall: 21}, {Rise: 100}} {
+		p := haParams("cp-1")
+		p.Check = c
+		if _, err := Render(p); err == nil || !strings.Contains(err.Error(), "check.") {
+			t.Errorf("Check %+v: %v, want an error naming check.*", c, err)
+		}
+	}
+}

@@ -107,7 +107,32 @@ type Params struct {
 	// KubeVIPKubeconfig.
 	Kubeconfig string
 	Images     Images
+	// Check is keepalived's health check of this node (keepalived-haproxy); zero fields
+	// keep the defaults.
+	Check Check
 }
+
+// Check is how keepalived checks its node: every Interval seconds, each request
+// waiting at most Timeout seconds; Fall failures in a row give the VIP up and Rise
+// successes take it back. The defaults (2, 2, 3, 2) give the VIP up within 6-8 s of
+// the API server stopping. On slow or overcommitted hosts, where a healthy API server
+// often takes over 2 s to answer, they move the VIP back and forth; longer ones keep
+// it, at the cost of a slower failover (about Interval x Fall).
+type Check struct {
+	Interval, Timeout, Fall, Rise int
+}
+
+// The defaults of Check.
+const (
+	DefaultCheckInterval = 2
+	DefaultCheckTimeout  = 2
+	DefaultCheckFall     = 3
+	DefaultCheckRise     = 2
+)
+
+// ScriptTimeout is how long keepalived lets the check script run: its three requests
+// at Timeout each, and a second more.
+func (c Check) ScriptTimeout() int { return 3*c.Timeout + 1 }
 
 // File is one rendered file.
 type File struct {
@@ -315,6 +340,20 @@ func normalize(p Params) (params, error) {
 	}
 	n.Priority = 150 - self
 	n.Weight = maxPeers
+
+	for _, f := range []struct {
+		name     string
+		v        *int
+		def, max int
+	}{{"check.interval", &n.Check.Interval, DefaultCheckInterval, 60}, {"check.timeout", &n.Check.Timeout, DefaultCheckTimeout, 60},
+		{"check.fall", &n.Check.Fall, DefaultCheckFall, 20}, {"check.rise", &n.Check.Rise, DefaultCheckRise, 20}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if *f.v < 1 || *f.v > f.max {
+			return n, invalid(f.name, "%d is not between 1 and %d", *f.v, f.max)
+		}
+	}
 
 	if n.Mode == ModeKeepalivedHAProxy {
 		if n.VirtualRouterID == 0 {

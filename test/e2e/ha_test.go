@@ -54,7 +54,9 @@ func TestHA(t *testing.T) {
 	kiln(t, ctx, bins.Kiln, "cluster", "new", "--name", "e2e-ha", "--kubernetes-version", in.Version, "--vip", clusterVIP,
 		"--control-plane", "m1="+clusterM1, "--control-plane", "m2="+haM2, "--prefix", "24",
 		"--gateway", clusterGateway, "--dns", clusterGateway,
-		"--leader-election", "lease=137s,renew=107s,retry=26s", "--probes", "timeout=60s,liveness=30,startup=90", "-o", bundleDir)
+		"--leader-election", "lease=137s,renew=107s,retry=26s", "--probes", "timeout=60s,liveness=30,startup=90",
+		// Under emulation a healthy API server often misses keepalived's 2 s.
+		"--lb-check", "interval=5s,timeout=10s,fall=6", "-o", bundleDir)
 	b, err := cluster.Load(bundleDir)
 	if err != nil {
 		t.Fatal(err)
@@ -174,8 +176,10 @@ func TestHA(t *testing.T) {
 		return nil
 	})
 	t.Logf("failover: %.1fs (power-off of %s to %s's haproxy accepting on %s)", moved.Seconds(), holder, survivor, endpoint)
-	if moved > 10*time.Second {
-		t.Errorf("the VIP took %s to move; keepalived's settings promise under 10 s", moved.Round(100*time.Millisecond))
+	// interval × fall + advert_int with the slow-host check above, plus a
+	// little for the ARP update.
+	if moved > 35*time.Second {
+		t.Errorf("the VIP took %s to move; the check settings promise about 31 s", moved.Round(100*time.Millisecond))
 	}
 	// With one of two etcd members gone there is no quorum: the API
 	// behind the VIP is not expected to serve. Say what it does.
