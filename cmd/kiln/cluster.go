@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -195,33 +196,10 @@ func parseLBCheck(kv map[string]string) (*config.LBHealthCheck, error) {
 		return nil, nil
 	}
 	hc := &config.LBHealthCheck{}
-	for k, v := range kv {
-		switch k {
-		case "interval", "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 || d%time.Second != 0 {
-				return nil, usageError{fmt.Errorf("--lb-check %s: %q is not a whole number of seconds (e.g. 5s)", k, v)}
-			}
-			if k == "interval" {
-				hc.IntervalSeconds = int(d / time.Second)
-			} else {
-				hc.TimeoutSeconds = int(d / time.Second)
-			}
-		case "fall", "rise":
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				return nil, usageError{fmt.Errorf("--lb-check %s: %q is not a positive number of checks", k, v)}
-			}
-			if k == "fall" {
-				hc.Fall = n
-			} else {
-				hc.Rise = n
-			}
-		default:
-			return nil, usageError{fmt.Errorf("--lb-check: %q is not interval, timeout, fall or rise", k)}
-		}
-	}
-	return hc, nil
+	return hc, parseIntFlags("--lb-check", kv, []intKey{
+		{"interval", &hc.IntervalSeconds, true, "5s"}, {"timeout", &hc.TimeoutSeconds, true, "5s"},
+		{"fall", &hc.Fall, false, "checks"}, {"rise", &hc.Rise, false, "checks"},
+	})
 }
 
 // parseProbes reads --probes' timeout=DUR,liveness=N,startup=N; nil when
@@ -231,29 +209,49 @@ func parseProbes(kv map[string]string) (*config.Probes, error) {
 		return nil, nil
 	}
 	p := &config.Probes{}
+	return p, parseIntFlags("--probes", kv, []intKey{
+		{"timeout", &p.TimeoutSeconds, true, "60s"},
+		{"liveness", &p.LivenessFailureThreshold, false, "failed probes"}, {"startup", &p.StartupFailureThreshold, false, "failed probes"},
+	})
+}
+
+// intKey is one key of a KEY=VALUE flag that sets an int: whole seconds
+// given as a duration (hint: an example), or a positive count (hint: of
+// what).
+type intKey struct {
+	name    string
+	v       *int
+	seconds bool
+	hint    string
+}
+
+// parseIntFlags sets each key's int from kv, naming flag and key in errors.
+func parseIntFlags(flag string, kv map[string]string, keys []intKey) error {
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.name)
+	}
 	for k, v := range kv {
-		switch k {
-		case "timeout":
+		i := slices.IndexFunc(keys, func(key intKey) bool { return key.name == k })
+		if i < 0 {
+			return usageError{fmt.Errorf("%s: %q is not %s or %s", flag, k, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])}
+		}
+		key := keys[i]
+		if key.seconds {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 || d%time.Second != 0 {
-				return nil, usageError{fmt.Errorf("--probes timeout: %q is not a whole number of seconds (e.g. 60s)", v)}
+				return usageError{fmt.Errorf("%s %s: %q is not a whole number of seconds (e.g. %s)", flag, k, v, key.hint)}
 			}
-			p.TimeoutSeconds = int(d / time.Second)
-		case "liveness", "startup":
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				return nil, usageError{fmt.Errorf("--probes %s: %q is not a positive number of failed probes", k, v)}
-			}
-			if k == "liveness" {
-				p.LivenessFailureThreshold = n
-			} else {
-				p.StartupFailureThreshold = n
-			}
-		default:
-			return nil, usageError{fmt.Errorf("--probes: %q is not timeout, liveness or startup", k)}
+			*key.v = int(d / time.Second)
+			continue
 		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return usageError{fmt.Errorf("%s %s: %q is not a positive number of %s", flag, k, v, key.hint)}
+		}
+		*key.v = n
 	}
-	return p, nil
+	return nil
 }
 
 // parseLeaderElection reads --leader-election's lease=,renew=,retry=; nil
