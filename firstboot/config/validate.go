@@ -101,14 +101,8 @@ func (c *Cluster) validate(errs *errorList) {
 			if *hc == (LBHealthCheck{}) {
 				errs.add("cluster.loadBalancer.healthCheck", "set at least one of intervalSeconds, timeoutSeconds, fall, rise (or leave healthCheck out)")
 			}
-			for _, f := range []struct {
-				name   string
-				v, max int
-			}{{"intervalSeconds", hc.IntervalSeconds, 60}, {"timeoutSeconds", hc.TimeoutSeconds, 60}, {"fall", hc.Fall, 20}, {"rise", hc.Rise, 20}} {
-				if f.v < 0 || f.v > f.max {
-					errs.add("cluster.loadBalancer.healthCheck."+f.name, "%d is not between 1 and %d", f.v, f.max)
-				}
-			}
+			inRanges(errs, "cluster.loadBalancer.healthCheck.", []bounded{{"intervalSeconds", hc.IntervalSeconds, 60},
+				{"timeoutSeconds", hc.TimeoutSeconds, 60}, {"fall", hc.Fall, 20}, {"rise", hc.Rise, 20}})
 		}
 	case LBKubeVIP:
 		if ep.Port != DefaultAPIServerPort {
@@ -168,14 +162,8 @@ func (c *Cluster) validate(errs *errorList) {
 		if *p == (Probes{}) {
 			errs.add("cluster.controlPlane.probes", "set at least one of timeoutSeconds, livenessFailureThreshold, startupFailureThreshold (or leave probes out)")
 		}
-		for _, f := range []struct {
-			name   string
-			v, max int
-		}{{"timeoutSeconds", p.TimeoutSeconds, 600}, {"livenessFailureThreshold", p.LivenessFailureThreshold, 1000}, {"startupFailureThreshold", p.StartupFailureThreshold, 1000}} {
-			if f.v < 0 || f.v > f.max {
-				errs.add("cluster.controlPlane.probes."+f.name, "%d is not between 1 and %d", f.v, f.max)
-			}
-		}
+		inRanges(errs, "cluster.controlPlane.probes.", []bounded{{"timeoutSeconds", p.TimeoutSeconds, 600},
+			{"livenessFailureThreshold", p.LivenessFailureThreshold, 1000}, {"startupFailureThreshold", p.StartupFailureThreshold, 1000}})
 	}
 
 	peers := c.ControlPlane.Peers
@@ -633,4 +621,19 @@ func checkKubeletLabel(key string) error {
 		return fmt.Errorf("the kubelet may not set %q on its node: under kubernetes.io and k8s.io only node.kubernetes.io/*, kubelet.kubernetes.io/* and the well-known topology, os and arch labels are allowed (node-role labels must be set through the API)", key)
 	}
 	return nil
+}
+
+// bounded is an optional integer field (0: unset) and its upper bound.
+type bounded struct {
+	name   string
+	v, max int
+}
+
+// inRanges reports each set field outside 1..max, named prefix+name.
+func inRanges(errs *errorList, prefix string, fields []bounded) {
+	for _, f := range fields {
+		if f.v < 0 || f.v > f.max {
+			errs.add(prefix+f.name, "%d is not between 1 and %d", f.v, f.max)
+		}
+	}
 }
