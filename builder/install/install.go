@@ -142,8 +142,12 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	// kiln verified every signature and digest before this point, against
 	// the profile's keys; the image's rpmdb has no keys yet.
 	argv := append([]string{"rpm", "--root", imageMount, "--install", "--nosignature", "--verbose"}, args...)
-	err = chroot.Run(ctx, spec, argv, logw, logw)
-	rep.ScriptletFailures = scriptletFailures(out.String())
+	// rpm reports failed scriptlets on stderr, and writes "warning: " and
+	// the message separately: read them from stderr alone, where stdout's
+	// block-buffered chunks cannot land in between.
+	var stderr bytes.Buffer
+	err = chroot.Run(ctx, spec, argv, logw, io.MultiWriter(logw, &stderr))
+	rep.ScriptletFailures = scriptletFailures(stderr.String())
 	if err != nil {
 		return rep, fmt.Errorf("rpm transaction: %w\n%s", err, tail(out.String(), 20))
 	}
