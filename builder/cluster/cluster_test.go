@@ -356,7 +356,7 @@ func TestLoadChecks(t *testing.T) {
 	}{
 		{"foreign key", "pki/ca.key", b.EtcdCA.Key, "pki/ca.key does not belong to the certificate"},
 		{"hash", "cluster.yaml", "", "caCertHash"},
-		{"unknown field", "cluster.yaml", "", "line 1: bogus: unknown field"},
+		{"unknown field", "cluster.yaml", "", "cluster.yaml:1: bogus: unknown field"},
 		{"missing", "pki/sa.pub", "-", "no such file"},
 		{"token", "token", "nope\n", "bootstrapToken"},
 		{"id", "cluster.yaml", "", `id: "not-an-id" is not a bundle ID`},

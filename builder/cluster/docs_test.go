@@ -127,7 +127,7 @@ func TestDocExamples(t *testing.T) {
 		}
 		if name == "cluster.yaml" {
 			var s cluster.Spec
-			if err := config.Unmarshal(body, &s); err != nil {
+			if err := config.Unmarshal("docs/metadata.md", body, &s); err != nil {
 				t.Errorf("example %s: %v", name, err)
 			}
 		} else if nc, err := config.Parse(body); err != nil {

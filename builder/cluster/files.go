@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/document"
 )
 
 // The bundle's layout. pki/ mirrors /etc/kubernetes/pki, so its files can
@@ -229,11 +230,13 @@ func LoadSpec(dir string) (*Spec, error) {
 		return nil, err
 	}
 	var s Spec
-	if err := config.Unmarshal([]byte(spec), &s); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, SpecFile), err)
+	file := filepath.Join(dir, SpecFile)
+	lines, err := document.Decode(file, []byte(spec), &s)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.validate(); err != nil {
-		return nil, fmt.Errorf("checking %s: %w", filepath.Join(dir, SpecFile), err)
+		return nil, document.List(document.Errors(err)).Locate(file, lines).Err()
 	}
 	caCert, err := readFile(dir, CACertFile)
 	if err != nil {

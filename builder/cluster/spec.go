@@ -1,12 +1,12 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/kiln-build/kiln/firstboot/config"
+	"github.com/kiln-build/kiln/firstboot/document"
 )
 
 // KindCluster is the kind of cluster.yaml.
@@ -120,10 +120,8 @@ func (s *Spec) setDefaults() {
 
 // validate checks the spec; errors are *config.Error naming cluster.yaml's fields.
 func (s *Spec) validate() error {
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, &config.Error{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs document.List
+	add := errs.Add
 	if s.APIVersion != config.APIVersion {
 		add("apiVersion", "%q is not supported (want %q)", s.APIVersion, config.APIVersion)
 	}
@@ -225,7 +223,7 @@ func (s *Spec) validate() error {
 	if s.ID != "" && !idOK(s.ID) {
 		add("id", "%q is not a bundle ID (want 32 lowercase hex digits, as kiln cluster new makes)", s.ID)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func hashOK(h string) bool {

@@ -38,7 +38,7 @@ func TestKubernetesValidateNamesTheField(t *testing.T) {
 
 func TestKubernetesDecodingIsStrict(t *testing.T) {
 	_, err := spec.Decode("p.yaml", []byte(minimal+"kubernetes:\n  loadBalancer: [kube-vip]\n"))
-	want := `p.yaml:10: kubernetes: unknown field "loadBalancer" (did you mean "loadBalancers"?)`
+	want := `p.yaml:10: kubernetes.loadBalancer: unknown field (did you mean "loadBalancers"?)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Decode() error = %v, want %q", err, want)
 	}

@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Where a validation error points. Validate checks the merged profile, whose
@@ -16,44 +14,9 @@ import (
 // profile back to the file of the chain that set it, its position there
 // and its line.
 
-// recordLines notes the line of every field path of a document, spelt as
-// Validate spells them (repos[0].baseurl[1], sysctl.net.ipv4.ip_forward).
-func recordLines(lines map[string]int, path string, n *yaml.Node) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := join(path, n.Content[i].Value)
-			lines[p] = n.Content[i].Line
-			recordLines(lines, p, n.Content[i+1])
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			lines[p] = c.Line
-			recordLines(lines, p, c)
-		}
-	}
-}
-
 // lineOf is the line of field, or of the nearest enclosing field that has
-// one (a baseurl given as one string has no baseurl[0]); 0 when none.
-func (p *Profile) lineOf(field string) int {
-	for f := field; f != ""; f = parentPath(f) {
-		if l, ok := p.lines[f]; ok {
-			return l
-		}
-	}
-	return 0
-}
-
-// parentPath drops the last segment of a field path: a[1].b -> a[1] -> a.
-func parentPath(f string) string {
-	i := strings.LastIndexAny(f, ".[")
-	if i < 0 {
-		return ""
-	}
-	return f[:i]
-}
+// one; 0 when none.
+func (p *Profile) lineOf(field string) int { return p.lines.Of(field) }
 
 // locateErrors points each *Error of the merged profile's Validate at the
 // file of chain (child first) that set the field, with the field as
@@ -106,6 +69,19 @@ func translate(m, p reflect.Value, field string) (string, bool) {
 			return out.String(), true
 		}
 		switch {
+		case strings.HasPrefix(rest, `["`) && m.Kind() == reflect.Map:
+			// A map key that is not a plain name: sysctl["net.ipv4.ip_forward"].
+			q, err := strconv.QuotedPrefix(rest[1:])
+			key, uerr := strconv.Unquote(q)
+			if err != nil || uerr != nil || !strings.HasPrefix(rest[1+len(q):], "]") {
+				return "", false
+			}
+			if p.Kind() != reflect.Map {
+				return "", false
+			}
+			k := reflect.ValueOf(key).Convert(m.Type().Key())
+			out.WriteString("[" + q + "]")
+			m, p, rest, entry = m.MapIndex(k), p.MapIndex(k), rest[1+len(q)+1:], true
 		case rest[0] == '[':
 			end := strings.IndexByte(rest, ']')
 			i, err := strconv.Atoi(rest[1:max(end, 1)])

@@ -1,6 +1,10 @@
 package spec
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/kiln-build/kiln/firstboot/document"
+)
 
 // APIVersion and Kind identify a kiln profile document.
 const (
@@ -55,7 +59,7 @@ type Profile struct {
 	chain  []string
 	// lines maps the field paths of the document read to their lines; nil
 	// on a merged profile.
-	lines map[string]int
+	lines document.Lines
 }
 
 // Repo is one yum repository, with dnf's option names.

@@ -39,9 +39,9 @@ func TestDecodeErrorsNameFileLineAndKey(t *testing.T) {
 		name, doc, want string
 	}{
 		{"misspelled key", strings.Replace(minimal, "baseurl:", "baseurls:", 1),
-			`p.yaml:6: repos[0]: unknown field "baseurls" (did you mean "baseurl"?)`},
+			`p.yaml:6: repos[0].baseurls: unknown field (did you mean "baseurl"?)`},
 		{"unknown top-level key", minimal + "pakages: [x]\n",
-			`p.yaml:9: unknown field "pakages" (did you mean "packages"?)`},
+			`p.yaml:9: pakages: unknown field (did you mean "packages"?)`},
 		{"wrong type", minimal + "ova:\n  cpus: two\n",
 			`p.yaml:10: ova.cpus: "two" is not a whole number`},
 		{"quoted number", minimal + "ova:\n  cpus: \"2\"\n",
@@ -51,12 +51,12 @@ func TestDecodeErrorsNameFileLineAndKey(t *testing.T) {
 		{"bare yes is not a boolean", minimal + "installWeakDeps: yes\n",
 			`p.yaml:9: installWeakDeps: "yes" is not a boolean (want true or false)`},
 		{"bad size", minimal + "disk:\n  size: 20 parsecs\n",
-			`p.yaml:10: "20 parsecs" is not a size`},
+			`p.yaml:10: disk.size: "20 parsecs" is not a size`},
 		{"duplicate key", minimal + "name: again\n",
 			`p.yaml:9: `},
-		{"two documents", minimal + "---\nname: x\n", "more than one YAML document"},
-		{"not a mapping", "- a\n- b\n", "a profile is a YAML mapping"},
-		{"empty", "", "empty profile"},
+		{"two documents", minimal + "---\nname: x\n", "p.yaml:9: more than one document; want exactly one"},
+		{"not a mapping", "- a\n- b\n", "p.yaml:1: want a mapping, got a list"},
+		{"empty", "", "p.yaml: empty document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := spec.Decode("p.yaml", []byte(tc.doc))
@@ -337,7 +337,7 @@ sysctl:
 	_, err := spec.Load(child, spec.LoadOptions{})
 	for _, want := range []string{
 		child + `:7: packages[1]: "kubeadm=1.34" is not a package spec`,
-		child + `:9: sysctl.net.ipv4.ip_forward: empty value`,
+		child + `:9: sysctl["net.ipv4.ip_forward"]: empty value`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load = %v\nwant it to contain %s", err, want)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/kiln-build/kiln/firstboot/document"
 	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
@@ -194,10 +195,10 @@ func (p *Profile) validateImage(v *validator) {
 	}
 	for _, k := range sortedKeys(p.Sysctl) {
 		if !sysctlRE.MatchString(k) {
-			v.add("sysctl."+k, "not a sysctl key (want e.g. net.ipv4.ip_forward)")
+			v.add(document.KeyPath("sysctl", k), "not a sysctl key (want e.g. net.ipv4.ip_forward)")
 		}
 		if strings.TrimSpace(p.Sysctl[k]) == "" {
-			v.add("sysctl."+k, "empty value")
+			v.add(document.KeyPath("sysctl", k), "empty value")
 		}
 	}
 	for i, m := range p.KernelModules {
@@ -275,7 +276,7 @@ func (p *Profile) validateImage(v *validator) {
 	}
 	for _, k := range sortedKeys(p.OVA.ExtraConfig) {
 		if k == "" || strings.ContainsAny(k, " \t\n=") {
-			v.add("ova.extraConfig."+k, "not a VMX key")
+			v.add(document.KeyPath("ova.extraConfig", k), "not a VMX key")
 		}
 	}
 	refs := map[string]bool{}
@@ -361,15 +362,7 @@ func SplitKubeadmImage(ref, name string) (repo, tag string, ok bool) {
 }
 
 // closest returns the name nearest to s when it looks like a typo of it.
-func closest(s string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(s, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
+func closest(s string, names []string) string { return document.Suggest(s, names) }
 
 func checkGlobs(v *validator, field string, globs []string) {
 	for i, g := range globs {

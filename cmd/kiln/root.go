@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kiln-build/kiln/builder/rpm/lock"
+	"github.com/kiln-build/kiln/firstboot/document"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +25,12 @@ func newRootCommand() *cobra.Command {
 		Short: "Bake immutable Kubernetes node images and deploy them",
 		Long: `kiln bakes CentOS-family Kubernetes node images from yum repositories (pinned
 container runtime, kubelet, kubeadm, HA static pods, preloaded images) into raw,
-qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.`,
+qcow2, VMDK/OVA and GCE formats, and deploys them as self-assembling clusters.
+
+Exit status: 0 done; 1 a failure while working (the network, a disk, a tool,
+a node), which may pass when tried again; 2 a mistake in what was passed (a
+flag, or a profile, lock, node metadata or cluster bundle, named with its file,
+line and field), which needs the input fixed; 128+N stopped by signal N.`,
 		Example: `  kiln profiles list
   kiln resolve centos-stream9-k8s
   kiln lock my-profile.yaml && kiln fetch my-profile.yaml`,
@@ -57,18 +64,41 @@ func defaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "kiln-cache")
 }
 
-// usageError marks a mistake in how kiln was called; it exits with 2.
+// usageError marks a mistake in how kiln was called.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// Exit codes. A user can fix what exits 2 by changing what they passed;
+// what exits 1 failed while doing the work (the network, a disk, a tool,
+// a node), and may pass when tried again.
+const (
+	exitFailure   = 1
+	exitUserError = 2
+)
+
 func exitCode(err error) int {
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
+	if isUserError(err) {
+		return exitUserError
 	}
-	return 1
+	return exitFailure
+}
+
+// isUserError: a bad command line, a mistake in a kiln document (profile,
+// lock, node metadata, cluster bundle, all reported as a document.Error),
+// or a lock that no longer matches its profile or keys.
+func isUserError(err error) bool {
+	var (
+		ue    usageError
+		de    *document.Error
+		stale *lock.StaleError
+		keys  *lock.KeyChangedError
+		nokey *lock.NoKeysError
+		nolk  *missingLockError
+	)
+	return errors.As(err, &ue) || errors.As(err, &de) || errors.As(err, &stale) ||
+		errors.As(err, &keys) || errors.As(err, &nokey) || errors.As(err, &nolk)
 }
 
 // oneLine keeps an error to the single line kiln promises on stderr.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/kiln-build/kiln/firstboot/document"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -118,7 +120,7 @@ func nodeToJSON(b *bytes.Buffer, n *yaml.Node, path string) error {
 			}
 			writeJSONString(b, k.Value)
 			b.WriteByte(':')
-			if err := nodeToJSON(b, v, join(path, k.Value)); err != nil {
+			if err := nodeToJSON(b, v, document.Join(path, k.Value)); err != nil {
 				return err
 			}
 		}

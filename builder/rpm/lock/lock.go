@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/version"
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/firstboot/document"
 )
 
 // FormatVersion is the lockfile schema version kiln writes and reads.
@@ -260,39 +261,44 @@ func Parse(name string, data []byte) (*Lock, error) {
 	dec.DisallowUnknownFields()
 	l := &Lock{}
 	if err := dec.Decode(l); err != nil {
-		return nil, fmt.Errorf("%s: not a kiln lockfile: %w", name, err)
+		return nil, badLock(name, "", "not a kiln lockfile: %v", err)
 	}
 	if l.LockVersion != FormatVersion {
-		return nil, fmt.Errorf("%s: lockVersion %d is not supported (want %d); run `kiln lock` again", name, l.LockVersion, FormatVersion)
+		return nil, badLock(name, "lockVersion", "%d is not supported (want %d); run `kiln lock` again", l.LockVersion, FormatVersion)
 	}
 	for i, im := range l.Images {
 		if im.Ref == "" || !strings.HasPrefix(im.Digest, "sha256:") || len(im.Digest) != 71 {
-			return nil, fmt.Errorf("%s: images[%d]: want a ref and a sha256:HEX digest, got %q %q", name, i, im.Ref, im.Digest)
+			return nil, badLock(name, fmt.Sprintf("images[%d]", i), "want a ref and a sha256:HEX digest, got %q %q", im.Ref, im.Digest)
 		}
 	}
 	for i, r := range l.Repos {
 		if r.Name == "" {
-			return nil, fmt.Errorf("%s: repos[%d]: name is required", name, i)
+			return nil, badLock(name, fmt.Sprintf("repos[%d].name", i), "required")
 		}
 		for j, k := range r.Keys {
 			if k.Fingerprint == "" || !strings.Contains(k.Armored, "BEGIN PGP PUBLIC KEY BLOCK") {
-				return nil, fmt.Errorf("%s: repos[%d] (%s): keys[%d]: want a fingerprint and an armored public key", name, i, r.Name, j)
+				return nil, badLock(name, fmt.Sprintf("repos[%d].keys[%d]", i, j), "repo %s: want a fingerprint and an armored public key", r.Name)
 			}
 		}
 	}
 	for i, p := range l.Packages {
 		typ, sum, ok := strings.Cut(p.Checksum, ":")
 		if p.Name == "" || p.Version == "" || p.Arch == "" || p.Location == "" || p.Repo == "" {
-			return nil, fmt.Errorf("%s: packages[%d]: name, version, arch, repo and location are required", name, i)
+			return nil, badLock(name, fmt.Sprintf("packages[%d]", i), "name, version, arch, repo and location are required")
 		}
 		if !ok || typ == "" || sum == "" {
-			return nil, fmt.Errorf("%s: packages[%d] (%s): checksum %q is not TYPE:HEX", name, i, p.NEVRA(), p.Checksum)
+			return nil, badLock(name, fmt.Sprintf("packages[%d].checksum", i), "%s: %q is not TYPE:HEX", p.NEVRA(), p.Checksum)
 		}
 		if p.Size < 0 {
-			return nil, fmt.Errorf("%s: packages[%d] (%s): negative size", name, i, p.NEVRA())
+			return nil, badLock(name, fmt.Sprintf("packages[%d].size", i), "%s: negative", p.NEVRA())
 		}
 	}
 	return l, nil
+}
+
+// badLock is a mistake in a lockfile, as kiln's one user-error type.
+func badLock(name, field, format string, args ...any) error {
+	return &document.Error{File: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // ReadFile reads a lockfile. A missing file is reported with

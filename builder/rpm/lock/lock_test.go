@@ -95,8 +95,8 @@ func TestParseRejectsBadLocks(t *testing.T) {
 	for _, tc := range []struct{ name, doc, want string }{
 		{"not json", "hello", "not a kiln lockfile"},
 		{"unknown field", `{"lockVersion":1,"extra":1}`, "not a kiln lockfile"},
-		{"future version", `{"lockVersion":9}`, "lockVersion 9 is not supported"},
-		{"no checksum", `{"lockVersion":1,"packages":[{"name":"a","version":"1","release":"1","arch":"x86_64","repo":"r","location":"a.rpm","checksum":"abc","size":1}]}`, `checksum "abc" is not TYPE:HEX`},
+		{"future version", `{"lockVersion":9}`, "x.lock: lockVersion: 9 is not supported"},
+		{"no checksum", `{"lockVersion":1,"packages":[{"name":"a","version":"1","release":"1","arch":"x86_64","repo":"r","location":"a.rpm","checksum":"abc","size":1}]}`, `x.lock: packages[0].checksum: a-1-1.x86_64: "abc" is not TYPE:HEX`},
 		{"bad image digest", `{"lockVersion":1,"images":[{"ref":"registry.k8s.io/pause:3.10.1","digest":"latest"}]}`, `images[0]: want a ref and a sha256:HEX digest`},
 		{"missing location", `{"lockVersion":1,"packages":[{"name":"a","version":"1","release":"1","arch":"x86_64","repo":"r","checksum":"sha256:ab","size":1}]}`, "location are required"},
 	} {
@@ -143,7 +143,7 @@ func TestDigestLeavesOutTheKeysAndOlderLocksStillRead(t *testing.T) {
 		t.Errorf("NoKeysError = %q", msg)
 	}
 	bad := strings.Replace(string(data), "BEGIN PGP PUBLIC KEY BLOCK", "BEGIN SOMETHING", 1)
-	if _, err := Parse("bad.lock", []byte(bad)); err == nil || !strings.Contains(err.Error(), "repos[0] (base): keys[0]") {
+	if _, err := Parse("bad.lock", []byte(bad)); err == nil || !strings.Contains(err.Error(), "bad.lock: repos[0].keys[0]: repo base:") {
 		t.Errorf("Parse(lock with a non-key) = %v", err)
 	}
 }
