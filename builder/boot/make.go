@@ -2,7 +2,6 @@ package boot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/builder/boot/initrd"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // Runner runs a command inside the image tree (chroot.Run in kiln).
@@ -166,25 +166,16 @@ func fileExists(p string) bool {
 
 func writeInitrd(ctx context.Context, o Options, k Kernel) (initrd.Report, error) {
 	dst := filepath.Join(o.Root, k.Initramfs())
-	tmp := dst + ".kiln-tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := atomicfile.Create(dst, atomicfile.Options{Mode: 0o600, ModTime: o.ModTime, NoSync: true})
 	if err != nil {
 		return initrd.Report{}, err
 	}
+	defer f.Close()
 	rep, err := initrd.Build(ctx, f, initrd.Options{Root: o.Root, KernelVersion: k.Version, Init: o.KilnInit, Modules: o.Modules, ModTime: o.ModTime})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chtimes(tmp, o.ModTime, o.ModTime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
 	if err != nil {
-		os.Remove(tmp)
+		return rep, err
 	}
-	return rep, err
+	return rep, f.Commit()
 }
 
 // GrubImages are GRUB images on the host.
@@ -256,26 +247,15 @@ func copyFile(src, dst string, mode os.FileMode, mtime time.Time) error {
 		return err
 	}
 	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp := dst + ".kiln-tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	out, err := atomicfile.Create(dst, atomicfile.Options{Mode: mode, ModTime: mtime, MakeDirs: true, NoSync: true})
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	err = errors.Join(err, out.Close())
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(tmp, mtime, mtime)
+	defer out.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
 	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return out.Commit()
 }
 
 func writeFile(p string, data []byte, mode os.FileMode, mtime time.Time) error {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/document"
 )
@@ -160,19 +161,7 @@ func (b *Bundle) SaveSpec(dir string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, SpecFile)
-	f, err := os.CreateTemp(dir, "."+SpecFile+".tmp-")
-	if err != nil {
-		return fmt.Errorf("saving %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := writeAndClose(f, spec); err != nil {
-		return fmt.Errorf("saving %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("saving %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.WriteFile(filepath.Join(dir, SpecFile), spec, atomicfile.Options{Mode: 0o600})
 }
 
 // secretFiles are the bundle's files no one but its owner may read.

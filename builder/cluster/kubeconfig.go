@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/kubeadm"
 )
@@ -312,18 +312,7 @@ func (k *Kubeconfig) WriteFile(path string, force bool) error {
 			return fmt.Errorf("writing %s: %w", path, ErrForeignKubeconfig)
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, it no longer exists
-	if err := writeAndClose(f, k.Data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.WriteFile(path, k.Data, atomicfile.Options{Mode: 0o600})
 }
 
 // sameCluster reports whether data is a kubeconfig whose only cluster is

@@ -28,6 +28,7 @@ import (
 	"github.com/kiln-build/kiln/assets"
 	"github.com/kiln-build/kiln/builder/chroot"
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // Runner runs a command inside the image tree.
@@ -90,24 +91,7 @@ func writeTreeFile(o Options, p string, data []byte, mode os.FileMode, uid, gid 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-		return err
-	}
-	tmp := hp + ".kiln-tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	err = errors.Join(os.Chmod(tmp, mode), os.Lchown(tmp, uid, gid))
-	if err == nil && !o.ModTime.IsZero() {
-		err = os.Chtimes(tmp, o.ModTime, o.ModTime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, hp)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteFile(hp, data, atomicfile.Options{Mode: mode, ModTime: o.ModTime, Owner: &atomicfile.Owner{UID: uid, GID: gid}, MakeDirs: true, NoSync: true})
 }
 
 func writeFiles(o Options) error {

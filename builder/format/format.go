@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // Encoder turns a raw disk image into one output format, writing the result
@@ -44,35 +44,17 @@ func WriteFile(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, 
 // WriteFileSum is WriteFile that also returns the written file's sha256
 // (hex) and size, computed on the way out instead of by reading it again.
 func WriteFileSum(ctx context.Context, path string, enc Encoder, disk io.ReaderAt, size int64) (sum string, n int64, err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := atomicfile.Create(path, atomicfile.Options{Mode: 0o644})
 	if err != nil {
-		return "", 0, fmt.Errorf("creating temp file for %s: %w", path, err)
+		return "", 0, err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer f.Close()
 	h := &hashCounter{h: sha256.New()}
-	if err := enc.Encode(ctx, io.MultiWriter(tmp, h), disk, size); err != nil {
+	if err := enc.Encode(ctx, io.MultiWriter(f, h), disk, size); err != nil {
 		return "", 0, fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return "", 0, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", 0, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", 0, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", 0, fmt.Errorf("writing %s: %w", path, err)
+	if err := f.Commit(); err != nil {
+		return "", 0, err
 	}
 	return hex.EncodeToString(h.h.Sum(nil)), h.n, nil
 }

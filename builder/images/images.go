@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // Dir is where images land inside the tree.
@@ -339,25 +340,17 @@ func WriteArchive(path string, tag name.Tag, img v1.Image) error {
 	return writeAtomic(path, func(w io.Writer) error { return tarball.Write(tag, img, w) })
 }
 
-// writeAtomic writes through a temp file in dst's directory.
+// writeAtomic writes through a temp file in dst's directory. Archives are
+// not synced one by one, as before: the cache verifies what it reads back
+// and a staged tree is thrown away on a crash.
 func writeAtomic(dst string, fill func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".kiln-image-*")
+	f, err := atomicfile.Create(dst, atomicfile.Options{Mode: 0o644, MakeDirs: true, NoSync: true})
 	if err != nil {
 		return err
 	}
-	err = fill(tmp)
-	err = errors.Join(err, tmp.Close())
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+	defer f.Close()
+	if err := fill(f); err != nil {
+		return err
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return f.Commit()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/rpm/download"
 	"github.com/kiln-build/kiln/builder/rpm/repo"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // DefaultJobs is how many packages download at once when Options.Jobs is 0.
@@ -252,20 +253,12 @@ func (f *fetcher) one(ctx context.Context, it Item, dst string) (bool, error) {
 func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error) {
 	pkg := it.Package
 	fail := func(err error) error { return fmt.Errorf("fetching %s: %w", pkg.NEVRA(), err) }
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fail(err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), tempPattern)
+	// Packages in the cache are public: they are what the mirrors serve.
+	tmp, err := atomicfile.Create(dst, atomicfile.Options{Mode: 0o644, MakeDirs: true})
 	if err != nil {
 		return fail(err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Close() // removes it unless committed
 
 	bases, rel := it.BaseURLs, pkg.Location
 	if pkg.LocationBase != "" {
@@ -327,16 +320,9 @@ func (f *fetcher) download(ctx context.Context, it Item, dst string) (err error)
 	if err := ev.verify(pkg, it.Keys, it.GPGCheck, time.Now()); err != nil {
 		return fail(err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fail(err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fail(err)
-	}
-	committed = true
 	return nil
 }
 
@@ -346,13 +332,12 @@ const (
 	// staleTempAge is how old a temp file in the cache must be before
 	// Fetch takes it for the leftover of a killed process and removes it.
 	staleTempAge = 24 * time.Hour
-	tempPattern  = ".fetch-*.tmp"
 )
 
 // removeStaleTemps removes temp files older than before from dir. A temp
 // file being written by a live process is newer: writing updates its mtime.
 func removeStaleTemps(dir string, before time.Time) {
-	matches, _ := filepath.Glob(filepath.Join(dir, tempPattern))
+	matches, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempGlob))
 	for _, m := range matches {
 		if fi, err := os.Stat(m); err == nil && fi.ModTime().Before(before) {
 			os.Remove(m)

@@ -372,7 +372,7 @@ func TestCache(t *testing.T) {
 		t.Errorf("refusing a cached package downloaded it again (%d downloads)", h)
 	}
 	for _, f := range cacheFiles(t, cache) {
-		if strings.Contains(filepath.Base(f), ".tmp") {
+		if strings.Contains(filepath.Base(f), ".kiln-") {
 			t.Errorf("temp file left behind: %s", f)
 		}
 	}
@@ -520,7 +520,7 @@ func TestStaleTempsAndUnsizedPackages(t *testing.T) {
 	final, _ := fetch.CachePath(cache, pkg.Checksum)
 	dir := filepath.Dir(final)
 	os.MkdirAll(dir, 0o755)
-	old, fresh := filepath.Join(dir, ".fetch-1.tmp"), filepath.Join(dir, ".fetch-2.tmp")
+	old, fresh := filepath.Join(dir, ".a.rpm.kiln-1"), filepath.Join(dir, ".b.rpm.kiln-2")
 	os.WriteFile(old, []byte("killed"), 0o644)
 	os.WriteFile(fresh, []byte("in progress"), 0o644)
 	os.Chtimes(old, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour))

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/repo"
 	"github.com/kiln-build/kiln/builder/rpm/version"
 	"github.com/kiln-build/kiln/builder/spec"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 	"github.com/kiln-build/kiln/firstboot/document"
 )
 
@@ -318,25 +318,7 @@ func (l *Lock) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".kiln-lock-*")
-	if err != nil {
-		return fmt.Errorf("writing lock: %w", err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing lock: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing lock: %w", err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, atomicfile.Options{Mode: 0o644})
 }
 
 // PathFor returns where the lock of a profile lives: next to a profile

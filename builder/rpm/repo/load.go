@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/kiln-build/kiln/builder/rpm/download"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
 
 // Options says where and how Load fetches metadata.
@@ -254,12 +255,12 @@ func (r *Repo) cached(ctx context.Context, d RepomdData) (string, error) {
 	} else if ok {
 		return final, nil
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+base+"-*")
+	// Other users sharing the cache may read it; it is public metadata.
+	tmp, err := atomicfile.Create(final, atomicfile.Options{Mode: 0o644})
 	if err != nil {
 		return "", fmt.Errorf("metadata cache: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	defer tmp.Close()
+	defer tmp.Close() // removes it unless committed
 	limit := int64(maxCompressedSize)
 	if d.Size > 0 {
 		limit = d.Size
@@ -291,17 +292,7 @@ func (r *Repo) cached(ctx context.Context, d RepomdData) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fetching %s metadata: %w", d.Type, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("metadata cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("metadata cache: %w", err)
-	}
-	// Other users sharing the cache may read it; it is public metadata.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", fmt.Errorf("metadata cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return "", fmt.Errorf("metadata cache: %w", err)
 	}
 	return final, nil

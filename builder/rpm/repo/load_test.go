@@ -132,7 +132,7 @@ func TestLoadCache(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Join(cache, "repodata"))
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".tmp") {
+		if strings.Contains(e.Name(), ".kiln-") {
 			t.Errorf("temp file %s left in the cache", e.Name())
 		}
 	}
