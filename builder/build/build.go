@@ -13,10 +13,7 @@
 package build
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +21,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing/fstest"
 	"time"
@@ -35,11 +30,7 @@ import (
 	"github.com/kiln-build/kiln/builder/chroot"
 	"github.com/kiln-build/kiln/builder/customize"
 	"github.com/kiln-build/kiln/builder/disk"
-	"github.com/kiln-build/kiln/builder/format"
-	"github.com/kiln-build/kiln/builder/format/gce"
 	"github.com/kiln-build/kiln/builder/format/ova"
-	"github.com/kiln-build/kiln/builder/format/qcow2"
-	"github.com/kiln-build/kiln/builder/format/vmdk"
 	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/nodeimages"
@@ -48,6 +39,7 @@ import (
 	"github.com/kiln-build/kiln/builder/rpm/lock"
 	"github.com/kiln-build/kiln/builder/spec"
 	"github.com/kiln-build/kiln/builder/supply"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
@@ -224,25 +216,9 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		if err := images.Stage(ctx, nodeimages.Images(preload), root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned, Offline: o.Offline}); err != nil {
 			return err
 		}
-		sandbox := ""
-		if set != nil || len(preload) > 0 {
-			if set == nil {
-				set = &imageset.Set{APIVersion: imageset.APIVersion, Kind: imageset.Kind}
-			} else {
-				sandbox = nodeimages.SandboxImage(set)
-			}
-			set.Pull = pull
-			set.Preloaded = []imageset.Preloaded{}
-			for _, src := range preload {
-				set.Preloaded = append(set.Preloaded, imageset.Preloaded{Ref: src.Ref, Digest: pinned[src.Ref], File: images.FileName(src.Ref)})
-			}
-			data, err := set.Marshal()
-			if err != nil {
-				return err
-			}
-			if err := writeFile(filepath.Join(root, imageset.Path), data, sde); err != nil {
-				return err
-			}
+		sandbox, err := writeImageSet(root, set, preload, pull, pinned, sde)
+		if err != nil {
+			return err
 		}
 		return customize.Apply(ctx, customize.Options{Root: root, Profile: p, RootUUID: rec.RootUUID, ESPUUID: rec.ESPUUID,
 			Firstboot: o.Firstboot, ModTime: sde, Run: inChroot, SandboxImage: sandbox})
@@ -268,29 +244,9 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 
 	rawPath := filepath.Join(stage, p.Name+".raw")
 	if err := run("disk", func() error {
-		c := disk.Contents{RootTree: root}
-		if len(bootRes.ESP) > 0 {
-			// The ESP holds a few small files; an in-memory FS carries them.
-			esp := fstest.MapFS{}
-			for name, host := range bootRes.ESP {
-				data, err := os.ReadFile(host)
-				if err != nil {
-					return err
-				}
-				esp[name] = &fstest.MapFile{Data: data, Mode: 0o644}
-			}
-			c.ESP = esp
-		}
-		if bootRes.CoreImg != "" {
-			core, err := os.ReadFile(bootRes.CoreImg)
-			if err != nil {
-				return err
-			}
-			bootImg, err := os.ReadFile(bootRes.BootImg)
-			if err != nil {
-				return err
-			}
-			c.BIOS = &disk.BIOSBoot{BootImg: bootImg, CoreImg: core}
+		c, err := diskContents(root, bootRes)
+		if err != nil {
+			return err
 		}
 		if err := disk.Write(ctx, rawPath, layout, c); err != nil {
 			return err
@@ -300,113 +256,109 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		return nil, err
 	}
 
-	rawFile, err := os.Open(rawPath)
+	outs, err := writeOutputs(ctx, p, rawPath, layout.Size, stage, scratch, sde, run)
 	if err != nil {
 		return nil, err
 	}
-	defer rawFile.Close()
-	size := layout.Size
+	m.Outputs = outs
 	var files []string
-	// The VMDK is compressed once: the OVA packs it, NAME.vmdk is a copy
-	// with its own extent name, and the GCE archive reuses its grains'
-	// deflate blocks.
-	sharedVMDK := ""
-	if slices.Contains(p.Outputs, "vmdk") || slices.Contains(p.Outputs, "ova") {
-		sharedVMDK = filepath.Join(scratch, ovaVM(p).DiskFileName())
-		if err := run("encode vmdk", func() error {
-			return format.WriteFile(ctx, sharedVMDK, vmdk.Encoder{FileName: ovaVM(p).DiskFileName()}, rawFile, size)
-		}); err != nil {
-			return nil, err
-		}
+	for _, out := range outs {
+		files = append(files, out.File)
 	}
-	// The raw disk's digest is computed alongside the encoders.
-	type digest struct {
-		sum string
-		n   int64
-		err error
-	}
-	rawSum := make(chan digest, 1)
-	if slices.Contains(p.Outputs, "raw") {
-		go func() {
-			f, err := os.Open(rawPath)
-			if err != nil {
-				rawSum <- digest{err: err}
-				return
-			}
-			defer f.Close()
-			sum, err := format.Sum(f, size)
-			rawSum <- digest{sum, size, err}
-		}()
-	}
-	for _, f := range orderedOutputs(p.Outputs) {
-		name := outputName(p, f)
-		dst := filepath.Join(stage, name)
-		var sum string
-		var n int64
-		if err := run("format "+f, func() (err error) {
-			switch f {
-			case "raw":
-				return nil
-			case "vmdk":
-				sum, n, err = copyRenamedVMDK(ctx, sharedVMDK, dst, name)
-			case "ova":
-				sum, n, err = format.WriteFileSum(ctx, dst, ova.Encoder{VM: ovaVM(p), ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
-			case "qcow2":
-				sum, n, err = format.WriteFileSum(ctx, dst, qcow2.Encoder{}, rawFile, size)
-			case "gce":
-				sum, n, err = format.WriteFileSum(ctx, dst, gce.Encoder{ModTime: sde, VMDK: sharedVMDK}, rawFile, size)
-			default:
-				err = fmt.Errorf("unknown output %q", f)
-			}
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		files = append(files, name)
-		m.Outputs = append(m.Outputs, Output{Format: f, File: name, Size: n, SHA256: sum})
-	}
-	for i, out := range m.Outputs {
-		if out.Format == "raw" {
-			d := <-rawSum
-			if d.err != nil {
-				return nil, fmt.Errorf("hashing %s: %w", out.File, d.err)
-			}
-			m.Outputs[i].SHA256, m.Outputs[i].Size = d.sum, d.n
-		}
-	}
-	rawFile.Close()
 
-	m.Record = rec
+	m.Record, m.Log = rec, logName
+	if err := logFile.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", logName, err)
+	}
+	if err := publish(m, p, stage, o.OutDir, files, sde); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// writeImageSet writes the image set first boot reads (what is preloaded
+// and what may be pulled) into the tree, and returns the sandbox image
+// containerd is to use ("" for none).
+func writeImageSet(root string, set *imageset.Set, preload []nodeimages.Source, pull []string, pinned map[string]string, sde time.Time) (string, error) {
+	if set == nil && len(preload) == 0 {
+		return "", nil
+	}
+	sandbox := ""
+	if set == nil {
+		set = &imageset.Set{APIVersion: imageset.APIVersion, Kind: imageset.Kind}
+	} else {
+		sandbox = nodeimages.SandboxImage(set)
+	}
+	set.Pull = pull
+	set.Preloaded = []imageset.Preloaded{}
+	for _, src := range preload {
+		set.Preloaded = append(set.Preloaded, imageset.Preloaded{Ref: src.Ref, Digest: pinned[src.Ref], File: images.FileName(src.Ref)})
+	}
+	data, err := set.Marshal()
+	if err != nil {
+		return "", err
+	}
+	return sandbox, writeFile(filepath.Join(root, imageset.Path), data, sde)
+}
+
+// diskContents is what the disk stage writes: the root tree, the ESP's few
+// small files (carried in memory) and GRUB's BIOS images.
+func diskContents(root string, b boot.Result) (disk.Contents, error) {
+	c := disk.Contents{RootTree: root}
+	if len(b.ESP) > 0 {
+		esp := fstest.MapFS{}
+		for name, host := range b.ESP {
+			data, err := os.ReadFile(host)
+			if err != nil {
+				return c, err
+			}
+			esp[name] = &fstest.MapFile{Data: data, Mode: 0o644}
+		}
+		c.ESP = esp
+	}
+	if b.CoreImg != "" {
+		core, err := os.ReadFile(b.CoreImg)
+		if err != nil {
+			return c, err
+		}
+		bootImg, err := os.ReadFile(b.BootImg)
+		if err != nil {
+			return c, err
+		}
+		c.BIOS = &disk.BIOSBoot{BootImg: bootImg, CoreImg: core}
+	}
+	return c, nil
+}
+
+// publish writes the SBOM and the manifest beside the outputs in stage,
+// then renames every file into outDir: each is complete before any is
+// in place.
+func publish(m *Manifest, p *spec.Profile, stage, outDir string, files []string, sde time.Time) error {
 	baseURLs := map[string][]string{}
 	for _, r := range p.Repos {
 		baseURLs[r.Name] = r.BaseURL
 	}
-	sbom, err := SBOM(rec, l, baseURLs)
+	sbom, err := SBOM(m.Record, m.Lock, baseURLs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	manifestName, sbomName := p.Name+".manifest.json", p.Name+".spdx.json"
-	m.Log = logName
-	if err := logFile.Close(); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", logName, err)
-	}
 	if err := writeFile(filepath.Join(stage, sbomName), sbom, sde); err != nil {
-		return nil, err
+		return err
 	}
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := writeFile(filepath.Join(stage, manifestName), append(mj, '\n'), time.Now()); err != nil {
-		return nil, err
+		return err
 	}
-	// Publish: every file is complete; rename them into place.
-	for _, f := range append(files, sbomName, logName, manifestName) {
-		if err := os.Rename(filepath.Join(stage, f), filepath.Join(o.OutDir, f)); err != nil {
-			return nil, fmt.Errorf("publishing %s: %w", f, err)
+	for _, f := range append(files, sbomName, m.Log, manifestName) {
+		if err := os.Rename(filepath.Join(stage, f), filepath.Join(outDir, f)); err != nil {
+			return fmt.Errorf("publishing %s: %w", f, err)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func compat(c string) string {
@@ -442,25 +394,6 @@ func fetchLocked(ctx context.Context, o Options) ([]install.Package, error) {
 	return pkgs, nil
 }
 
-func orderedOutputs(outs []string) []string {
-	order := map[string]int{}
-	for i, f := range spec.KnownOutputs {
-		order[f] = i
-	}
-	o := append([]string(nil), outs...)
-	sort.Slice(o, func(i, j int) bool { return order[o[i]] < order[o[j]] })
-	return o
-}
-
-func outputName(p *spec.Profile, f string) string {
-	switch f {
-	case "gce":
-		return gce.FileName(p.Name)
-	default:
-		return p.Name + "." + f
-	}
-}
-
 // ovaVM is the virtual hardware the OVA asks vSphere for.
 func ovaVM(p *spec.Profile) ova.VM {
 	fw := "efi"
@@ -471,56 +404,8 @@ func ovaVM(p *spec.Profile) ova.VM {
 		GuestOS: p.OVA.GuestOS, Firmware: fw, Network: p.OVA.Network, ExtraConfig: p.OVA.ExtraConfig}
 }
 
-// copyRenamedVMDK writes NAME.vmdk from the shared encode, atomically,
-// and returns its sha256 and size.
-func copyRenamedVMDK(ctx context.Context, src, dst, name string) (string, int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", 0, err
-	}
-	defer in.Close()
-	tmp := dst + ".kiln-tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return "", 0, err
-	}
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(out, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	err = vmdk.CopyRenamed(ctx, bw, bufio.NewReaderSize(in, 1<<20), name)
-	if err == nil {
-		err = bw.Flush()
-	}
-	err = errors.Join(err, out.Close())
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func writeFile(path string, data []byte, mtime time.Time) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return err
-	}
-	return os.Chtimes(path, mtime, mtime)
+	return atomicfile.WriteFile(path, data, atomicfile.Options{Mode: 0o644, ModTime: mtime, MakeDirs: true, NoSync: true})
 }
 
 // removeTree deletes a build tree; files rpm made immutable or read-only

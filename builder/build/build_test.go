@@ -109,7 +109,7 @@ func newFixture(t testing.TB, tamper rpmtest.Tamper, extra ...*rpmtest.Package) 
 		Sysctl:        map[string]string{"net.ipv4.ip_forward": "1"},
 		Units:         spec.Units{Enable: []string{"kiln-test.service"}},
 		Disk:          spec.Disk{Size: 1 << 30},
-		Outputs:       []string{"gce", "ova", "raw", "qcow2", "vmdk"},
+		Outputs:       []spec.Output{"gce", "ova", "raw", "qcow2", "vmdk"},
 		KernelCmdline: []string{"console=ttyS0,115200n8"},
 		Images:        []spec.Image{{Ref: "registry.k8s.io/pause:3.10.1", Archive: pauseArchive(t)}},
 	}

@@ -53,7 +53,7 @@ func newEL7Fixture(t *testing.T, extra ...string) el7Fixture {
 		Files:    []spec.File{{Path: "/etc/motd", Content: "built by kiln\n"}},
 		Disk:     spec.Disk{Size: 2 << 30},
 		Boot:     spec.Boot{Firmware: "hybrid", SecureBoot: true},
-		Outputs:  []string{"raw"},
+		Outputs:  []spec.Output{"raw"},
 	}
 	prof.ApplyDefaults()
 	if err := prof.Validate(); err != nil {

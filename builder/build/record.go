@@ -51,10 +51,10 @@ type Manifest struct {
 
 // Output is one written file.
 type Output struct {
-	Format string `json:"format"`
-	File   string `json:"file"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	Format spec.Output `json:"format"`
+	File   string      `json:"file"`
+	Size   int64       `json:"size"`
+	SHA256 string      `json:"sha256"`
 }
 
 // Stage is one step of the build and how long it took.

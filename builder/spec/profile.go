@@ -46,7 +46,7 @@ type Profile struct {
 
 	Boot    Boot     `yaml:"boot,omitempty" json:"boot,omitempty"`
 	Disk    Disk     `yaml:"disk,omitempty" json:"disk,omitempty"`
-	Outputs []string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
+	Outputs []Output `yaml:"outputs,omitempty" json:"outputs,omitempty"`
 	OVA     OVA      `yaml:"ova,omitempty" json:"ova,omitempty"`
 	Images  []Image  `yaml:"images,omitempty" json:"images,omitempty"`
 	// Kubernetes, when set, makes kiln derive the images first boot runs

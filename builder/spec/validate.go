@@ -27,8 +27,20 @@ const (
 	DefaultImageRepository = "registry.k8s.io"
 )
 
-// Outputs kiln can write, in the order it writes them.
-var KnownOutputs = []string{"raw", "qcow2", "vmdk", "ova", "gce"}
+// Output is an image file format a profile asks for.
+type Output string
+
+// The outputs kiln writes.
+const (
+	OutputRaw   Output = "raw"   // the disk itself, NAME.raw
+	OutputQCOW2 Output = "qcow2" // QEMU/KVM, NAME.qcow2
+	OutputVMDK  Output = "vmdk"  // streamOptimized, NAME.vmdk
+	OutputOVA   Output = "ova"   // vSphere, NAME.ova (OVF + the VMDK)
+	OutputGCE   Output = "gce"   // Compute Engine, NAME-gce.tar.gz (disk.raw)
+)
+
+// KnownOutputs are the outputs kiln can write, in the order it writes them.
+var KnownOutputs = []Output{OutputRaw, OutputQCOW2, OutputVMDK, OutputOVA, OutputGCE}
 
 // ApplyDefaults fills the settings a profile may leave out.
 func (p *Profile) ApplyDefaults() {
@@ -45,7 +57,7 @@ func (p *Profile) ApplyDefaults() {
 		p.Boot.Initramfs = DefaultInitramfs
 	}
 	if len(p.Outputs) == 0 {
-		p.Outputs = []string{"raw", "qcow2"}
+		p.Outputs = []Output{OutputRaw, OutputQCOW2}
 	}
 	if p.OVA.HardwareVersion == 0 {
 		p.OVA.HardwareVersion = 15
@@ -253,10 +265,14 @@ func (p *Profile) validateImage(v *validator) {
 	if !slices.Contains([]string{"", "el7"}, p.Disk.Compat) {
 		v.add("disk.compat", "%q is not supported (want el7, or leave it out for EL8 and later)", p.Disk.Compat)
 	}
-	seen := map[string]bool{}
+	seen := map[Output]bool{}
+	known := make([]string, len(KnownOutputs))
+	for i, o := range KnownOutputs {
+		known[i] = string(o)
+	}
 	for i, o := range p.Outputs {
 		if !slices.Contains(KnownOutputs, o) {
-			v.add(fmt.Sprintf("outputs[%d]", i), "%q is not an output format (want %s)", o, strings.Join(KnownOutputs, ", "))
+			v.add(fmt.Sprintf("outputs[%d]", i), "%q is not an output format (want %s)", o, strings.Join(known, ", "))
 		} else if seen[o] {
 			v.add(fmt.Sprintf("outputs[%d]", i), "%q is listed twice", o)
 		}

@@ -36,10 +36,11 @@ func BenchmarkEncodeFromVMDK(b *testing.B) {
 		b.Fatal(err)
 	}
 	out := filepath.Join(b.TempDir(), FileName("disk"))
+	enc := Encoder{VMDK: openVMDK(b, img, "")}
 	b.SetBytes(size)
 	start := cpuTime()
 	for b.Loop() {
-		if err := format.WriteFile(context.Background(), out, Encoder{VMDK: img}, f, size); err != nil {
+		if err := format.WriteFile(context.Background(), out, enc, f, size); err != nil {
 			b.Fatal(err)
 		}
 	}

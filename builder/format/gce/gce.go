@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/internal/ordered"
+	"github.com/kiln-build/kiln/builder/format/vmdk"
 )
 
 const (
@@ -58,9 +58,9 @@ type Encoder struct {
 	Level int
 	// Workers is the number of compressing goroutines; 0 means GOMAXPROCS.
 	Workers int
-	// VMDK, when set, is the path of a streamOptimized VMDK of the same
-	// disk written by vmdk.Encoder; see EncodeFromVMDK.
-	VMDK string
+	// VMDK, when set, is a streamOptimized VMDK of the same disk written
+	// by vmdk.Encoder; see EncodeFromVMDK.
+	VMDK *vmdk.Encoded
 
 	roundTo int64 // tests shrink the GiB rounding to keep archives small
 }
@@ -109,15 +109,10 @@ type chunk struct {
 }
 
 // Encode writes the tar.gz of disk to dst. With VMDK set it reads that
-// file and calls EncodeFromVMDK.
+// VMDK and calls EncodeFromVMDK.
 func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, size int64) error {
-	if e.VMDK != "" {
-		f, err := os.Open(e.VMDK)
-		if err != nil {
-			return fmt.Errorf("opening the vmdk to reuse: %w", err)
-		}
-		defer f.Close()
-		return e.EncodeFromVMDK(ctx, dst, bufio.NewReaderSize(f, 1<<20), disk, size)
+	if e.VMDK != nil {
+		return e.EncodeFromVMDK(ctx, dst, e.VMDK.Reader(), disk, size)
 	}
 	s, err := e.settings(size)
 	if err != nil {

@@ -41,12 +41,23 @@ func encodeFile(t *testing.T, enc format.Encoder, raw, out string) {
 	}
 }
 
-// writeVMDK encodes raw as raw.vmdk beside it and returns its path.
-func writeVMDK(t *testing.T, raw string, enc vmdk.Encoder) string {
+// writeVMDK encodes raw as raw.vmdk beside it and returns it, opened.
+func writeVMDK(t *testing.T, raw string, enc vmdk.Encoder) *vmdk.Encoded {
 	t.Helper()
 	img := raw + ".vmdk"
 	encodeFile(t, enc, raw, img)
-	return img
+	return openVMDK(t, img, enc.FileName)
+}
+
+// openVMDK opens a VMDK file as the value the encoder reuses.
+func openVMDK(tb testing.TB, path, fileName string) *vmdk.Encoded {
+	tb.Helper()
+	e, f, err := vmdk.OpenEncoded(path, fileName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return &e
 }
 
 // paddedSum is the sha256 of the raw disk followed by zeros up to a GiB.
@@ -324,7 +335,7 @@ func TestFromVMDKRefusesAnotherDisk(t *testing.T) {
 	if qemuImg, err := exec.LookPath("qemu-img"); err == nil {
 		qimg := filepath.Join(dir, "qemu.vmdk")
 		formattest.RunTool(t, qemuImg, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, qimg)
-		err := Encoder{VMDK: qimg}.Encode(context.Background(), io.Discard, bytes.NewReader(disk), int64(len(disk)))
+		err := Encoder{VMDK: openVMDK(t, qimg, "")}.Encode(context.Background(), io.Discard, bytes.NewReader(disk), int64(len(disk)))
 		if !errors.Is(err, vmdk.ErrNotConcatenable) {
 			t.Errorf("a qemu-img vmdk: %v, want vmdk.ErrNotConcatenable", err)
 		}

@@ -46,7 +46,7 @@ type Encoder struct {
 	// VMDK, when set, is a streamOptimized VMDK of the same disk already
 	// written with FileName VM.DiskFileName(); Encode packs it instead of
 	// encoding the disk again.
-	VMDK string
+	VMDK *vmdk.Encoded
 }
 
 // Encode writes the OVA of disk to dst.
@@ -65,17 +65,15 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	diskName := vm.DiskFileName()
 
 	vmdkSum := sha256.New()
-	var tmp *os.File
-	if e.VMDK != "" {
-		f, err := os.Open(e.VMDK)
-		if err != nil {
-			return fmt.Errorf("reading the vmdk: %w", err)
+	var packed io.ReadSeeker
+	if e.VMDK != nil {
+		if e.VMDK.FileName != diskName {
+			return fmt.Errorf("the vmdk to pack names its extent %q, the OVF %q", e.VMDK.FileName, diskName)
 		}
-		defer f.Close()
-		if _, err := io.Copy(vmdkSum, &ctxReader{ctx, f}); err != nil {
+		if _, err := io.Copy(vmdkSum, &ctxReader{ctx, io.NewSectionReader(e.VMDK.R, 0, e.VMDK.Size)}); err != nil {
 			return fmt.Errorf("hashing the vmdk: %w", err)
 		}
-		tmp = f
+		packed = io.NewSectionReader(e.VMDK.R, 0, e.VMDK.Size)
 	} else {
 		f, err := os.CreateTemp(e.TempDir, "kiln-ova-*.vmdk")
 		if err != nil {
@@ -92,13 +90,13 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("writing vmdk: %w", err)
 		}
-		tmp = f
+		packed = f
 	}
-	vmdkSize, err := tmp.Seek(0, io.SeekEnd)
+	vmdkSize, err := packed.Seek(0, io.SeekEnd)
 	if err != nil {
 		return fmt.Errorf("writing vmdk: %w", err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	if _, err := packed.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewinding vmdk: %w", err)
 	}
 
@@ -132,7 +130,7 @@ func (e Encoder) Encode(ctx context.Context, dst io.Writer, disk io.ReaderAt, si
 	if err := put(vm.Name+".mf", int64(len(mf)), strings.NewReader(mf)); err != nil {
 		return err
 	}
-	if err := put(diskName, vmdkSize, &ctxReader{ctx, tmp}); err != nil {
+	if err := put(diskName, vmdkSize, &ctxReader{ctx, packed}); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder/format"
 	"github.com/kiln-build/kiln/builder/format/formattest"
+	"github.com/kiln-build/kiln/builder/format/vmdk"
 )
 
 var buildTime = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -322,4 +323,40 @@ func mustNetwork(ctx context.Context, t *testing.T, f *find.Finder, name string)
 		t.Fatal(err)
 	}
 	return n.Reference()
+}
+
+// An OVA that packs a VMDK already encoded (as the build does, to compress
+// the disk once) is the same bytes as one that encodes the disk itself; a
+// VMDK whose extent has another name is refused, since the OVF names it.
+func TestPackingAnEncodedVMDKGivesTheSameBytes(t *testing.T) {
+	dir := t.TempDir()
+	disk := formattest.Disk{Size: 8 << 20, Data: 2 << 20, Seed: 5}
+	own, raw := writeOVA(t, dir, disk)
+	want, _ := os.ReadFile(own)
+	f, err := os.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vm := testVM()
+	img := filepath.Join(dir, "shared.vmdk")
+	if err := format.WriteFile(context.Background(), img, vmdk.Encoder{FileName: vm.DiskFileName()}, f, disk.Size); err != nil {
+		t.Fatal(err)
+	}
+	enc, vf, err := vmdk.OpenEncoded(img, vm.DiskFileName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vf.Close()
+	var got bytes.Buffer
+	if err := (Encoder{VM: vm, ModTime: buildTime, VMDK: &enc}).Encode(context.Background(), &got, f, disk.Size); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Error("the OVA packing an encoded VMDK differs from the one encoding the disk")
+	}
+	enc.FileName = "other.vmdk"
+	if err := (Encoder{VM: vm, ModTime: buildTime, VMDK: &enc}).Encode(context.Background(), io.Discard, f, disk.Size); err == nil || !strings.Contains(err.Error(), `names its extent "other.vmdk"`) {
+		t.Errorf("packing a VMDK with another extent name: %v", err)
+	}
 }
