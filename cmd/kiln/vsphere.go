@@ -123,6 +123,34 @@ func vsphereError(err error) error {
 	return usageError{errors.New(msg)}
 }
 
+// onCluster is the skeleton of the commands that act on a cluster's VMs
+// (clone, status, scrub, destroy): -o and --cluster checked, then the
+// command's own checks, the bundle read, all before a connection to vCenter
+// is opened for run and closed after it.
+func onCluster[T any](f *vsphereFlags, cmd *cobra.Command, output, dir string, checks func() error, load func() (T, error),
+	run func(ctx context.Context, c *vsphere.Client, v T) error) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	if dir == "" {
+		return usageError{errors.New("--cluster is required")}
+	}
+	if err := checks(); err != nil {
+		return err
+	}
+	v, err := load()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	c, err := f.connect(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	return run(ctx, c, v)
+}
+
 func checkOutput(output string) error {
 	if output != "text" && output != "json" {
 		return usageError{fmt.Errorf("--output %q: want text or json", output)}
@@ -303,63 +331,51 @@ clones.`,
   kiln vsphere clone --template rocky9-k8s --cluster prod/ --linked   # creates w4 only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			if o.Template == "" {
-				return usageError{errors.New("--template is required")}
-			}
-			if dir == "" {
-				return usageError{errors.New("--cluster is required")}
-			}
-			for _, v := range []struct {
-				flag string
-				n    int
-			}{{"--cpus", cpus}, {"--memory", mem}, {"--disk-size", dsk}} {
-				if v.n < 0 {
-					return usageError{fmt.Errorf("%s %d: want a positive number", v.flag, v.n)}
+			return onCluster(f, cmd, output, dir, func() error {
+				if o.Template == "" {
+					return usageError{errors.New("--template is required")}
 				}
-			}
-			if mem%4 != 0 {
-				return usageError{fmt.Errorf("--memory %d: want a multiple of 4 MiB", mem)}
-			}
-			if err := checkCredentialTTL(o.CredentialTTL); err != nil {
-				return err
-			}
-			o.CPUs, o.MemoryMiB, o.DiskGiB, o.PowerOn = cpus, mem, dsk, powerOn
-			b, err := loadBundle(dir, o.Nodes)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, err := f.connect(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			errw := cmd.ErrOrStderr()
-			live := output != "json" && isTerminal(errw)
-			var mu sync.Mutex
-			o.Report = func(r vsphere.NodeResult) {
-				if !live || r.Action == vsphere.Exists {
-					return
+				for _, v := range []struct {
+					flag string
+					n    int
+				}{{"--cpus", cpus}, {"--memory", mem}, {"--disk-size", dsk}} {
+					if v.n < 0 {
+						return usageError{fmt.Errorf("%s %d: want a positive number", v.flag, v.n)}
+					}
 				}
-				mu.Lock()
-				defer mu.Unlock()
-				fmt.Fprintf(errw, "    %s: %s\n", r.Node, r.Action)
-			}
-			res, err := c.Clone(ctx, b, o)
-			if res == nil && err != nil {
+				if mem%4 != 0 {
+					return usageError{fmt.Errorf("--memory %d: want a multiple of 4 MiB", mem)}
+				}
+				if err := checkCredentialTTL(o.CredentialTTL); err != nil {
+					return err
+				}
+				o.CPUs, o.MemoryMiB, o.DiskGiB, o.PowerOn = cpus, mem, dsk, powerOn
+				return nil
+			}, func() (*cluster.Bundle, error) { return loadBundle(dir, o.Nodes) }, func(ctx context.Context, c *vsphere.Client, b *cluster.Bundle) error {
+				errw := cmd.ErrOrStderr()
+				live := output != "json" && isTerminal(errw)
+				var mu sync.Mutex
+				o.Report = func(r vsphere.NodeResult) {
+					if !live || r.Action == vsphere.Exists {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					fmt.Fprintf(errw, "    %s: %s\n", r.Node, r.Action)
+				}
+				res, err := c.Clone(ctx, b, o)
+				if res == nil && err != nil {
+					return cloneError(err)
+				}
+				if output == "json" {
+					if jerr := writeJSON(cmd, res); jerr != nil {
+						return jerr
+					}
+				} else {
+					printNodeResults(cmd.OutOrStdout(), res)
+				}
 				return cloneError(err)
-			}
-			if output == "json" {
-				if jerr := writeJSON(cmd, res); jerr != nil {
-					return jerr
-				}
-			} else {
-				printNodeResults(cmd.OutOrStdout(), res)
-			}
-			return cloneError(err)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -444,58 +460,47 @@ plane's CA keys) as soon as that node is done, as kiln vsphere scrub does;
   kiln vsphere status --cluster prod/ -o json | jq -r '.[] | select(.phase != "done") | .node'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			if dir == "" {
-				return usageError{errors.New("--cluster is required")}
-			}
-			if timeout <= 0 {
-				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
-			}
-			spec, err := loadSpec(dir, o.Nodes)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, err := f.connect(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			var st []vsphere.NodeStatus
-			if keep && !wait {
-				return usageError{errors.New("--keep-metadata only means something with --wait")}
-			}
-			if !wait {
-				st, err = c.Status(ctx, spec, o.StatusOptions)
-				if err != nil {
-					return vsphereError(err)
+			return onCluster(f, cmd, output, dir, func() error {
+				if timeout <= 0 {
+					return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 				}
-			} else {
-				wctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				live := &liveStatus{w: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr()), quiet: output == "json"}
-				o.Update = live.update
-				o.Scrub = !keep
-				st, err = c.Wait(wctx, spec, o)
-				live.done()
-				if st == nil {
-					return vsphereError(err)
+				if keep && !wait {
+					return usageError{errors.New("--keep-metadata only means something with --wait")}
 				}
-			}
-			if output == "json" {
-				if jerr := writeJSON(cmd, st); jerr != nil {
-					return jerr
+				return nil
+			}, func() (*cluster.Spec, error) { return loadSpec(dir, o.Nodes) }, func(ctx context.Context, c *vsphere.Client, spec *cluster.Spec) error {
+				var st []vsphere.NodeStatus
+				var err error
+				if !wait {
+					st, err = c.Status(ctx, spec, o.StatusOptions)
+					if err != nil {
+						return vsphereError(err)
+					}
+				} else {
+					wctx, cancel := context.WithTimeout(ctx, timeout)
+					defer cancel()
+					live := &liveStatus{w: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr()), quiet: output == "json"}
+					o.Update = live.update
+					o.Scrub = !keep
+					st, err = c.Wait(wctx, spec, o)
+					live.done()
+					if st == nil {
+						return vsphereError(err)
+					}
 				}
-			} else {
-				printStatus(cmd.OutOrStdout(), st)
-				if held := vsphere.HoldingSecrets(st); len(held) > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "secrets (the bootstrap token, a control plane's CA keys) are still in the VM configuration of: %s; kiln vsphere scrub --cluster %s --wait clears each once its first boot is done\n",
-						strings.Join(held, ", "), dir)
+				if output == "json" {
+					if jerr := writeJSON(cmd, st); jerr != nil {
+						return jerr
+					}
+				} else {
+					printStatus(cmd.OutOrStdout(), st)
+					if held := vsphere.HoldingSecrets(st); len(held) > 0 {
+						fmt.Fprintf(cmd.ErrOrStderr(), "secrets (the bootstrap token, a control plane's CA keys) are still in the VM configuration of: %s; kiln vsphere scrub --cluster %s --wait clears each once its first boot is done\n",
+							strings.Join(held, ", "), dir)
+					}
 				}
-			}
-			return vsphereError(err)
+				return vsphereError(err)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -625,61 +630,49 @@ anything is deleted. The template is not touched.`,
   kiln vsphere destroy --cluster test/ --node w4 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			if dir == "" {
-				return usageError{errors.New("--cluster is required")}
-			}
-			if !yes && !isTerminal(cmd.InOrStdin()) {
-				return usageError{errors.New("stdin is not a terminal to confirm on; pass --yes to destroy without asking")}
-			}
-			spec, err := loadSpec(dir, o.Nodes)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, err := f.connect(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			if !yes {
-				st, err := c.Status(ctx, spec, vsphere.StatusOptions{Nodes: o.Nodes, Prefix: o.Prefix})
-				if err != nil {
-					return vsphereError(err)
+			return onCluster(f, cmd, output, dir, func() error {
+				if !yes && !isTerminal(cmd.InOrStdin()) {
+					return usageError{errors.New("stdin is not a terminal to confirm on; pass --yes to destroy without asking")}
 				}
-				var vms []string
-				for _, s := range st {
-					if s.Foreign {
-						return usageError{fmt.Errorf("%s: %s", s.VM, s.Problem)}
+				return nil
+			}, func() (*cluster.Spec, error) { return loadSpec(dir, o.Nodes) }, func(ctx context.Context, c *vsphere.Client, spec *cluster.Spec) error {
+				if !yes {
+					st, err := c.Status(ctx, spec, vsphere.StatusOptions{Nodes: o.Nodes, Prefix: o.Prefix})
+					if err != nil {
+						return vsphereError(err)
 					}
-					if s.Exists {
-						vms = append(vms, s.VM)
+					var vms []string
+					for _, s := range st {
+						if s.Foreign {
+							return usageError{fmt.Errorf("%s: %s", s.VM, s.Problem)}
+						}
+						if s.Exists {
+							vms = append(vms, s.VM)
+						}
+					}
+					if len(vms) == 0 {
+						fmt.Fprintf(cmd.OutOrStdout(), "cluster %s has no VMs to destroy\n", spec.Name)
+						return nil
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "Destroy %d VMs of cluster %s in %s (%s)? Type yes to go on: ", len(vms), spec.Name, c.Datacenter(), strings.Join(vms, " "))
+					line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+					if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
+						return errors.New("not confirmed; nothing destroyed")
 					}
 				}
-				if len(vms) == 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "cluster %s has no VMs to destroy\n", spec.Name)
-					return nil
+				res, err := c.Destroy(ctx, spec, o)
+				if res == nil && err != nil {
+					return cloneError(err)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "Destroy %d VMs of cluster %s in %s (%s)? Type yes to go on: ", len(vms), spec.Name, c.Datacenter(), strings.Join(vms, " "))
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
-					return errors.New("not confirmed; nothing destroyed")
+				if output == "json" {
+					if jerr := writeJSON(cmd, res); jerr != nil {
+						return jerr
+					}
+				} else {
+					printNodeResults(cmd.OutOrStdout(), res)
 				}
-			}
-			res, err := c.Destroy(ctx, spec, o)
-			if res == nil && err != nil {
-				return cloneError(err)
-			}
-			if output == "json" {
-				if jerr := writeJSON(cmd, res); jerr != nil {
-					return jerr
-				}
-			} else {
-				printNodeResults(cmd.OutOrStdout(), res)
-			}
-			return vsphereError(err)
+				return vsphereError(err)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -718,50 +711,38 @@ done or failed, or --timeout passes.`,
   kiln vsphere scrub --cluster prod/ --node w4 --force`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			if dir == "" {
-				return usageError{errors.New("--cluster is required")}
-			}
-			if timeout <= 0 {
-				return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
-			}
-			spec, err := loadSpec(dir, o.Nodes)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, err := f.connect(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			sctx := ctx
-			if o.Wait {
-				var cancel context.CancelFunc
-				sctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-				if errw := cmd.ErrOrStderr(); output != "json" && isTerminal(errw) {
-					o.Report = func(r vsphere.NodeResult) { printNodeResults(errw, []vsphere.NodeResult{r}) }
+			return onCluster(f, cmd, output, dir, func() error {
+				if timeout <= 0 {
+					return usageError{fmt.Errorf("--timeout %s: want a positive duration", timeout)}
 				}
-			}
-			res, err := c.Scrub(sctx, spec, o)
-			if res == nil && err != nil {
+				return nil
+			}, func() (*cluster.Spec, error) { return loadSpec(dir, o.Nodes) }, func(ctx context.Context, c *vsphere.Client, spec *cluster.Spec) error {
+				sctx := ctx
+				if o.Wait {
+					var cancel context.CancelFunc
+					sctx, cancel = context.WithTimeout(ctx, timeout)
+					defer cancel()
+					if errw := cmd.ErrOrStderr(); output != "json" && isTerminal(errw) {
+						o.Report = func(r vsphere.NodeResult) { printNodeResults(errw, []vsphere.NodeResult{r}) }
+					}
+				}
+				res, err := c.Scrub(sctx, spec, o)
+				if res == nil && err != nil {
+					return vsphereError(err)
+				}
+				if output == "json" {
+					if jerr := writeJSON(cmd, res); jerr != nil {
+						return jerr
+					}
+				} else {
+					printNodeResults(cmd.OutOrStdout(), res)
+				}
+				var ns *vsphere.NotScrubbedError
+				if errors.As(err, &ns) && !o.Wait {
+					return fmt.Errorf("%w (kiln vsphere scrub --cluster %s --wait clears each as its first boot completes)", err, dir)
+				}
 				return vsphereError(err)
-			}
-			if output == "json" {
-				if jerr := writeJSON(cmd, res); jerr != nil {
-					return jerr
-				}
-			} else {
-				printNodeResults(cmd.OutOrStdout(), res)
-			}
-			var ns *vsphere.NotScrubbedError
-			if errors.As(err, &ns) && !o.Wait {
-				return fmt.Errorf("%w (kiln vsphere scrub --cluster %s --wait clears each as its first boot completes)", err, dir)
-			}
-			return vsphereError(err)
+			})
 		},
 	}
 	fl := cmd.Flags()
