@@ -28,10 +28,10 @@ import (
 	"github.com/kiln-build/kiln/builder/boot"
 	"github.com/kiln-build/kiln/builder/buildinfo"
 	"github.com/kiln-build/kiln/builder/chroot"
+	"github.com/kiln-build/kiln/builder/containerimages"
 	"github.com/kiln-build/kiln/builder/customize"
 	"github.com/kiln-build/kiln/builder/disk"
 	"github.com/kiln-build/kiln/builder/format/ova"
-	"github.com/kiln-build/kiln/builder/images"
 	"github.com/kiln-build/kiln/builder/install"
 	"github.com/kiln-build/kiln/builder/nodeimages"
 	"github.com/kiln-build/kiln/builder/rpm/download"
@@ -213,7 +213,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	var bootRes boot.Result
 	if err := run("customize", func() error {
 		pinned := supply.Pinned(preload, l)
-		if err := images.Stage(ctx, nodeimages.Images(preload), root, images.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned, Offline: o.Offline}); err != nil {
+		if err := containerimages.Stage(ctx, nodeimages.Images(preload), root, containerimages.Options{CacheDir: o.CacheDir, ModTime: sde, Pinned: pinned, Offline: o.Offline}); err != nil {
 			return err
 		}
 		sandbox, err := writeImageSet(root, set, preload, pull, pinned, sde)
@@ -292,7 +292,7 @@ func writeImageSet(root string, set *imageset.Set, preload []nodeimages.Source, 
 	set.Pull = pull
 	set.Preloaded = []imageset.Preloaded{}
 	for _, src := range preload {
-		set.Preloaded = append(set.Preloaded, imageset.Preloaded{Ref: src.Ref, Digest: pinned[src.Ref], File: images.FileName(src.Ref)})
+		set.Preloaded = append(set.Preloaded, imageset.Preloaded{Ref: src.Ref, Digest: pinned[src.Ref], File: containerimages.FileName(src.Ref)})
 	}
 	data, err := set.Marshal()
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/kiln-build/kiln/builder/images"
+	"github.com/kiln-build/kiln/builder/containerimages"
 
 	"github.com/kiln-build/kiln/builder/reftest"
 
@@ -129,7 +129,7 @@ func newFixture(t testing.TB, tamper rpmtest.Tamper, extra ...*rpmtest.Package) 
 	if l.Repos, err = reposource.Pin(srcs); err != nil {
 		t.Fatal(err)
 	}
-	pins, err := images.Pin(context.Background(), prof.Images, images.Options{})
+	pins, err := containerimages.Pin(context.Background(), prof.Images, containerimages.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

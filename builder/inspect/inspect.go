@@ -159,7 +159,7 @@ func Image(ctx context.Context, path string) (*Report, error) {
 	return rep, nil
 }
 
-// imagesDir is where kiln build stages the preloaded images (builder/images.Dir).
+// imagesDir is where kiln build stages the preloaded images (builder/containerimages.Dir).
 const imagesDir = "/var/lib/kiln/images"
 
 // preloaded lists the archives under imagesDir, named as the image set records them

@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/kiln-build/kiln/builder/images"
+	"github.com/kiln-build/kiln/builder/containerimages"
 	"github.com/kiln-build/kiln/builder/nodeimages"
 	"github.com/kiln-build/kiln/builder/reposource"
 	"github.com/kiln-build/kiln/builder/rpm/download"
@@ -120,7 +120,7 @@ func Lock(ctx context.Context, p *spec.Profile, o Options) (*lock.Lock, error) {
 	}
 	preload, _ := nodeimages.Sources(p, set)
 	for _, s := range preload {
-		d, err := images.PinOne(ctx, s.Image, images.Options{})
+		d, err := containerimages.PinOne(ctx, s.Image, containerimages.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("pinning images: %s (%s): %w", s.Field, s.Ref, err)
 		}

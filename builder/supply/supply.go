@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/kiln-build/kiln/builder/images"
+	"github.com/kiln-build/kiln/builder/containerimages"
 	"github.com/kiln-build/kiln/builder/nodeimages"
 	"github.com/kiln-build/kiln/builder/reposource"
 	"github.com/kiln-build/kiln/builder/rpm/download"
@@ -36,9 +36,9 @@ type Options struct {
 	// Images also fills the cache with the pinned container images the
 	// build preloads. Offline, they are always checked.
 	Images   bool
-	Image    images.Options // platform and registry options for the images; CacheDir, Pinned and Offline are set here
-	Progress fetch.Progress // nil: silent
-	Jobs     int            // parallel downloads; 0: fetch.DefaultJobs
+	Image    containerimages.Options // platform and registry options for the images; CacheDir, Pinned and Offline are set here
+	Progress fetch.Progress          // nil: silent
+	Jobs     int                     // parallel downloads; 0: fetch.DefaultJobs
 }
 
 // Supplies is what Locked put in (or found in) the cache.
@@ -136,8 +136,8 @@ func fetchImages(ctx context.Context, p *spec.Profile, l *lock.Lock, o Options) 
 	}
 	io := o.Image
 	io.CacheDir, io.Offline, io.Pinned = o.CacheDir, o.Offline, Pinned(preload, l)
-	err = images.Fetch(ctx, nodeimages.Images(preload), io)
-	var nc *images.NotCachedError
+	err = containerimages.Fetch(ctx, nodeimages.Images(preload), io)
+	var nc *containerimages.NotCachedError
 	if errors.As(err, &nc) {
 		return &MissingError{What: "image", Name: nc.Ref + "@" + nc.Digest, CacheDir: o.CacheDir, Profile: reposource.ProfileRef(p), Err: err}
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/kiln-build/kiln/builder/images"
+	"github.com/kiln-build/kiln/builder/containerimages"
 )
 
 // Inputs are what the images are made of.
@@ -171,7 +171,7 @@ func writeImage(s spec, in Inputs, outDir string, layer func(string) (v1.Layer, 
 	if img, err = mutate.Append(img, adds...); err != nil {
 		return Result{}, err
 	}
-	r := Result{Ref: s.ref, File: images.FileName(s.ref)}
+	r := Result{Ref: s.ref, File: containerimages.FileName(s.ref)}
 	if r.Digest, err = img.Digest(); err != nil {
 		return Result{}, err
 	}
@@ -183,5 +183,5 @@ func writeImage(s spec, in Inputs, outDir string, layer func(string) (v1.Layer, 
 	for _, l := range m.Layers {
 		r.Size += l.Size
 	}
-	return r, images.WriteArchive(filepath.Join(outDir, r.File), tag, img)
+	return r, containerimages.WriteArchive(filepath.Join(outDir, r.File), tag, img)
 }

@@ -1,12 +1,12 @@
-// Package images puts the profile's container images into the image tree
+// Package containerimages puts the profile's container images into the image tree
 // (/var/lib/kiln/images/*.tar, docker-archive format), where kiln-firstboot
 // imports them into containerd, so first boot needs no registry. An image
 // comes from an archive on the build host or is pulled from its registry
 // (go-containerregistry; credentials from the usual docker config), for the
 // target platform, through a cache keyed by digest.
 //
-//	err := images.Stage(ctx, profile.Images, tree, images.Options{CacheDir: cache})
-package images
+//	err := containerimages.Stage(ctx, profile.Images, tree, containerimages.Options{CacheDir: cache})
+package containerimages
 
 import (
 	"context"
