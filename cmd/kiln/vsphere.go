@@ -367,12 +367,8 @@ clones.`,
 				if res == nil && err != nil {
 					return cloneError(err)
 				}
-				if output == "json" {
-					if jerr := writeJSON(cmd, res); jerr != nil {
-						return jerr
-					}
-				} else {
-					printNodeResults(cmd.OutOrStdout(), res)
+				if jerr := showNodeResults(cmd, output, res); jerr != nil {
+					return jerr
 				}
 				return cloneError(err)
 			})
@@ -402,6 +398,16 @@ func cloneError(err error) error {
 		return usageError{err}
 	}
 	return vsphereError(err)
+}
+
+// showNodeResults prints what clone, scrub or destroy did to each node,
+// as -o asks.
+func showNodeResults(cmd *cobra.Command, output string, res []vsphere.NodeResult) error {
+	if output == "json" {
+		return writeJSON(cmd, res)
+	}
+	printNodeResults(cmd.OutOrStdout(), res)
+	return nil
 }
 
 func printNodeResults(w io.Writer, res []vsphere.NodeResult) {
@@ -664,12 +670,8 @@ anything is deleted. The template is not touched.`,
 				if res == nil && err != nil {
 					return cloneError(err)
 				}
-				if output == "json" {
-					if jerr := writeJSON(cmd, res); jerr != nil {
-						return jerr
-					}
-				} else {
-					printNodeResults(cmd.OutOrStdout(), res)
+				if jerr := showNodeResults(cmd, output, res); jerr != nil {
+					return jerr
 				}
 				return vsphereError(err)
 			})
@@ -730,12 +732,8 @@ done or failed, or --timeout passes.`,
 				if res == nil && err != nil {
 					return vsphereError(err)
 				}
-				if output == "json" {
-					if jerr := writeJSON(cmd, res); jerr != nil {
-						return jerr
-					}
-				} else {
-					printNodeResults(cmd.OutOrStdout(), res)
+				if jerr := showNodeResults(cmd, output, res); jerr != nil {
+					return jerr
 				}
 				var ns *vsphere.NotScrubbedError
 				if errors.As(err, &ns) && !o.Wait {
