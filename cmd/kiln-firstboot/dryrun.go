@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"io"
 	"io/fs"
 	"net/netip"
 
 	"github.com/kiln-build/kiln/firstboot/agent"
 	"github.com/kiln-build/kiln/firstboot/config"
-	"github.com/kiln-build/kiln/firstboot/host"
 )
 
 // planPrinter is everything with effects in a dry run: it prints each
@@ -49,7 +49,7 @@ func (p *planPrinter) use(o *agent.Options) {
 
 // Run prints the command.
 func (p *planPrinter) Run(_ context.Context, name string, args ...string) ([]byte, error) {
-	p.printf("  $ %s\n", host.CommandLine(name, args...))
+	p.printf("  $ %s\n", command.Line(name, args...))
 	return nil, nil
 }
 

@@ -2,7 +2,7 @@ package main
 
 import (
 	"github.com/kiln-build/kiln/firstboot/agent"
-	"github.com/kiln-build/kiln/firstboot/host"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"github.com/kiln-build/kiln/firstboot/platform"
 	"github.com/kiln-build/kiln/firstboot/platform/gce"
 	"github.com/kiln-build/kiln/firstboot/platform/vmware"
@@ -17,6 +17,6 @@ var (
 	_ agent.StatusReporter = (*vmware.Platform)(nil)
 	_ agent.SecretScrubber = (*vmware.Platform)(nil)
 	_ agent.StatusReporter = (*gce.Platform)(nil)
-	_ host.Runner          = platform.Runner(nil)
-	_ platform.Runner      = host.Runner(nil)
+	_ command.Runner       = command.Runner(nil)
+	_ command.Runner       = command.Runner(nil)
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -133,8 +134,8 @@ type Options struct {
 	// Interface is the node's network interface when the metadata names
 	// none; "" means the first Ethernet device under Root's /sys/class/net.
 	Interface string
-	// Runner runs commands; nil means host.ExecRunner.
-	Runner host.Runner
+	// Runner runs commands; nil means command.ExecRunner.
+	Runner command.Runner
 	// Sethostname sets the kernel's host name; nil means sethostname(2).
 	Sethostname func(name string) error
 	// Health probes API servers; nil means HTTPS trusting the cluster CA
@@ -232,15 +233,15 @@ func New(opts Options) (*Agent, error) {
 
 // loggingRunner logs every command before running it.
 type loggingRunner struct {
-	r   host.Runner
+	r   command.Runner
 	log *slog.Logger
 }
 
 func (l loggingRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	l.log.Info("running", "cmd", host.CommandLine(name, args...))
+	l.log.Info("running", "cmd", command.Line(name, args...))
 	r := l.r
 	if r == nil {
-		r = host.ExecRunner{}
+		r = command.ExecRunner{}
 	}
 	return r.Run(ctx, name, args...)
 }

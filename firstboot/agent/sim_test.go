@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"net"
 	"net/netip"
 	"os"
@@ -23,7 +24,6 @@ import (
 	"github.com/kiln-build/kiln/firstboot/agent"
 	"github.com/kiln-build/kiln/firstboot/config"
 	"github.com/kiln-build/kiln/firstboot/credential"
-	"github.com/kiln-build/kiln/firstboot/host"
 )
 
 // fakeCluster behaves, to the agents, as kubeadm, kubectl and the network
@@ -173,11 +173,11 @@ func (n *fakeNode) write(p, data string) {
 }
 
 func fail(cmd, msg string) error {
-	return &host.CommandError{Cmd: cmd, ExitCode: 1, Stderr: []byte(msg)}
+	return &command.Error{Cmd: cmd, ExitCode: 1, Stderr: []byte(msg)}
 }
 
 func (n *fakeNode) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	line := host.CommandLine(name, args...)
+	line := command.Line(name, args...)
 	n.c.mu.Lock()
 	n.cmds = append(n.cmds, line)
 	hook := n.hook

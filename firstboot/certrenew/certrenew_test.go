@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -75,7 +76,7 @@ type recorder struct {
 
 func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
 func (r *recorder) Run(_ context.Context, name string, args ...string) ([]byte, error) {
-	r.add("$ " + host.CommandLine(name, args...))
+	r.add("$ " + command.Line(name, args...))
 	return nil, nil
 }
 

@@ -28,7 +28,7 @@
 //
 // Example:
 //
-//	h := &host.Host{Root: "/", Runner: host.ExecRunner{}}
+//	h := &host.Host{Root: "/", Runner: command.ExecRunner{}}
 //	if err := h.Hostname(ctx, "m1"); err != nil {
 //		return err
 //	}

@@ -5,79 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// Runner runs a command on the live system and returns its standard output.
-// Its method set is the same as firstboot/platform's Runner, so one value
-// serves both.
-type Runner interface {
-	Run(ctx context.Context, name string, args ...string) ([]byte, error)
-}
-
-// CommandError is a command that ran and exited non-zero.
-type CommandError struct {
-	Cmd      string // name and arguments, for messages
-	ExitCode int    // -1 when killed by a signal
-	Stderr   []byte
-}
-
-func (e *CommandError) Error() string {
-	msg := strings.TrimSpace(string(e.Stderr))
-	if len(msg) > 2000 {
-		msg = "..." + msg[len(msg)-2000:]
-	}
-	if msg == "" {
-		return fmt.Sprintf("%s: exit status %d", e.Cmd, e.ExitCode)
-	}
-	return fmt.Sprintf("%s: exit status %d: %s", e.Cmd, e.ExitCode, msg)
-}
-
-// ExecRunner runs commands with os/exec, looking names up in PATH.
-type ExecRunner struct{}
-
-// Run runs name with args. A non-zero exit is a *CommandError.
-func (ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err == nil {
-		return stdout.Bytes(), nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return stdout.Bytes(), &CommandError{Cmd: CommandLine(name, args...), ExitCode: ee.ExitCode(), Stderr: stderr.Bytes()}
-	}
-	return nil, fmt.Errorf("running %s: %w", name, err)
-}
-
-// CommandLine renders a command as a shell would read it, quoting arguments
-// that need it; for plans and messages.
-func CommandLine(name string, args ...string) string {
-	parts := make([]string, 0, 1+len(args))
-	for _, a := range append([]string{name}, args...) {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		parts = append(parts, a)
-	}
-	return strings.Join(parts, " ")
-}
 
 // Host is one node's operating system: files under Root, commands through
 // Runner.
 type Host struct {
 	// Root is where the node's filesystem is; "" means /.
 	Root string
-	// Runner runs commands on the live system; nil means ExecRunner.
-	Runner Runner
+	// Runner runs commands on the live system; nil means command.ExecRunner.
+	Runner command.Runner
 	// Sethostname sets the running kernel's host name; nil means
 	// sethostname(2).
 	Sethostname func(name string) error
@@ -107,15 +50,15 @@ func (h *Host) Path(p string) string {
 func (h *Host) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	r := h.Runner
 	if r == nil {
-		r = ExecRunner{}
+		r = command.ExecRunner{}
 	}
 	out, err := r.Run(ctx, name, args...)
 	if err != nil {
-		var ce *CommandError
+		var ce *command.Error
 		if errors.As(err, &ce) {
 			return out, err
 		}
-		return out, fmt.Errorf("%s: %w", CommandLine(name, args...), err)
+		return out, fmt.Errorf("%s: %w", command.Line(name, args...), err)
 	}
 	return out, nil
 }
@@ -145,32 +88,12 @@ func (h *Host) WriteFile(p string, data []byte, mode fs.FileMode) error {
 			return nil
 		}
 	}
-	dir := filepath.Dir(full)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(full)+".kiln-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this is a no-op
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Chmod(mode.Perm()); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := os.Rename(tmp, full); err != nil {
+	// The node's file is named as the node sees it, not by its host path
+	// in a dry run.
+	if err := atomicfile.WriteFile(full, data, atomicfile.Options{Mode: mode, MakeDirs: true}); err != nil {
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
 	return nil

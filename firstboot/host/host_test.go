@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ type recorder struct {
 }
 
 func (r *recorder) Run(_ context.Context, name string, args ...string) ([]byte, error) {
-	r.cmds = append(r.cmds, host.CommandLine(name, args...))
+	r.cmds = append(r.cmds, command.Line(name, args...))
 	if name == "useradd" {
 		user := args[len(args)-1]
 		line := fmt.Sprintf("%s:x:%d:%d::/home/%s:/bin/bash\n", user, os.Getuid(), os.Getgid(), user)

@@ -112,18 +112,3 @@ func TestPrimaryInterfaceNone(t *testing.T) {
 		t.Errorf("PrimaryInterface on an empty root = %v, want an error saying /sys/class/net does not exist", err)
 	}
 }
-
-func TestCommandLine(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"kubeadm", "init", "--config", "/etc/kubernetes/kubeadm-config.yaml"}, "kubeadm init --config /etc/kubernetes/kubeadm-config.yaml"},
-		{[]string{"sh", "-c", "echo it's"}, `sh -c 'echo it'\''s'`},
-		{[]string{"x", ""}, "x ''"},
-	} {
-		if got := host.CommandLine(tc.args[0], tc.args[1:]...); got != tc.want {
-			t.Errorf("CommandLine(%q) = %q, want %q", tc.args, got, tc.want)
-		}
-	}
-}

@@ -1,10 +1,8 @@
 package platform_test
 
 import (
-	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -67,27 +65,6 @@ func TestReadDMIUnreadable(t *testing.T) {
 	}
 	if _, err := platform.ReadDMI(root); err == nil {
 		t.Fatal("ReadDMI succeeded on a directory named sys_vendor")
-	}
-}
-
-func TestExecRunner(t *testing.T) {
-	ctx := context.Background()
-	var r platform.ExecRunner
-	out, err := r.Run(ctx, "sh", "-c", "printf 'hello\\n'")
-	if err != nil || string(out) != "hello\n" {
-		t.Fatalf("Run = %q, %v; want %q, nil", out, err, "hello\n")
-	}
-	_, err = r.Run(ctx, "sh", "-c", "echo 'No value found' >&2; exit 3")
-	var ce *platform.CommandError
-	if !errors.As(err, &ce) {
-		t.Fatalf("Run error = %v, want *CommandError", err)
-	}
-	if ce.ExitCode != 3 || string(ce.Stderr) != "No value found\n" {
-		t.Errorf("CommandError = %+v, want exit 3 and stderr %q", ce, "No value found\n")
-	}
-	_, err = r.Run(ctx, "kiln-no-such-command-xyz")
-	if !errors.Is(err, exec.ErrNotFound) {
-		t.Errorf("missing command: error %v, want exec.ErrNotFound", err)
 	}
 }
 

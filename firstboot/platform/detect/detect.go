@@ -13,6 +13,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,9 +29,9 @@ import (
 
 // Options carry what any platform may need; each takes the fields it uses.
 type Options struct {
-	Root   string          // prefix for /sys, /dev and /etc; "" = /
-	Runner platform.Runner // runs vmware-rpctool and modprobe; nil = platform.ExecRunner
-	HTTP   *http.Client    // GCE metadata server client; nil = gce's default
+	Root   string         // prefix for /sys, /dev and /etc; "" = /
+	Runner command.Runner // runs vmware-rpctool and modprobe; nil = command.ExecRunner
+	HTTP   *http.Client   // GCE metadata server client; nil = gce's default
 	// GCEBaseURL overrides the metadata server root (tests).
 	GCEBaseURL string
 	// FilePath is the file platform's path inside Root; "" = file.DefaultPath.

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"io"
 	"io/fs"
 	"os"
@@ -37,21 +38,21 @@ const FWCfgDir = "sys/firmware/qemu_fw_cfg"
 
 // Options configure the QEMU platform.
 type Options struct {
-	Root   string          // prefix for /sys; "" = /
-	Runner platform.Runner // runs modprobe; nil = platform.ExecRunner
+	Root   string         // prefix for /sys; "" = /
+	Runner command.Runner // runs modprobe; nil = command.ExecRunner
 }
 
 // Platform reads the opt/kiln/metadata fw_cfg item.
 type Platform struct {
 	root   string
-	runner platform.Runner
+	runner command.Runner
 }
 
 // New returns the QEMU platform.
 func New(opts Options) *Platform {
 	p := &Platform{root: opts.Root, runner: opts.Runner}
 	if p.runner == nil {
-		p.runner = platform.ExecRunner{}
+		p.runner = command.ExecRunner{}
 	}
 	return p
 }
@@ -61,13 +62,13 @@ func (p *Platform) Name() string { return "qemu" }
 
 // EnsureFWCfg loads qemu_fw_cfg when root/sys/firmware/qemu_fw_cfg is
 // missing and reports whether the directory is there afterwards.
-func EnsureFWCfg(ctx context.Context, root string, r platform.Runner) (bool, error) {
+func EnsureFWCfg(ctx context.Context, root string, r command.Runner) (bool, error) {
 	dir := filepath.Join(root, FWCfgDir)
 	if _, err := os.Stat(dir); err == nil {
 		return true, nil
 	}
 	if r == nil {
-		r = platform.ExecRunner{}
+		r = command.ExecRunner{}
 	}
 	if _, err := r.Run(ctx, "modprobe", "qemu_fw_cfg"); err != nil {
 		return false, fmt.Errorf("loading qemu_fw_cfg: %w", err)

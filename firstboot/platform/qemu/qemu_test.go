@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,7 @@ type fakeModprobe struct {
 func (f *fakeModprobe) Run(_ context.Context, name string, args ...string) ([]byte, error) {
 	f.calls = append(f.calls, append([]string{name}, args...))
 	if f.load == nil {
-		return nil, &platform.CommandError{Cmd: name, ExitCode: 1, Stderr: []byte("modprobe: FATAL: Module qemu_fw_cfg not found")}
+		return nil, &command.Error{Cmd: name, ExitCode: 1, Stderr: []byte("modprobe: FATAL: Module qemu_fw_cfg not found")}
 	}
 	writeItems(f.root, f.load)
 	return nil, nil

@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"strings"
-
-	"github.com/kiln-build/kiln/firstboot/platform"
 )
 
 // RPC is the guest side of the guestinfo store.
@@ -23,26 +22,26 @@ const noValue = "No value found"
 
 // RPCTool talks to guestinfo by running vmware-rpctool (open-vm-tools).
 type RPCTool struct {
-	Runner platform.Runner // nil = platform.ExecRunner
-	Path   string          // "" = vmware-rpctool from PATH
+	Runner command.Runner // nil = command.ExecRunner
+	Path   string         // "" = vmware-rpctool from PATH
 }
 
-func (t RPCTool) run(ctx context.Context, command string) ([]byte, error) {
+func (t RPCTool) run(ctx context.Context, rpc string) ([]byte, error) {
 	r, path := t.Runner, t.Path
 	if r == nil {
-		r = platform.ExecRunner{}
+		r = command.ExecRunner{}
 	}
 	if path == "" {
 		path = "vmware-rpctool"
 	}
-	return r.Run(ctx, path, command)
+	return r.Run(ctx, path, rpc)
 }
 
 // Get runs `vmware-rpctool "info-get KEY"`. The tool prints the value and a
 // newline, or "No value found" on standard error with exit status 1.
 func (t RPCTool) Get(ctx context.Context, key string) (string, bool, error) {
 	out, err := t.run(ctx, "info-get "+key)
-	var ce *platform.CommandError
+	var ce *command.Error
 	if errors.As(err, &ce) && strings.TrimSpace(string(ce.Stderr)) == noValue {
 		return "", false, nil
 	}

@@ -3,6 +3,7 @@ package vmware
 import (
 	"context"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"strings"
 	"sync"
 
@@ -26,7 +27,7 @@ type Options struct {
 	// RPC overrides the transport. nil = the backdoor when DMI says VMware
 	// and the backdoor answers, else vmware-rpctool through Runner.
 	RPC    RPC
-	Runner platform.Runner // for vmware-rpctool; nil = platform.ExecRunner
+	Runner command.Runner // for vmware-rpctool; nil = command.ExecRunner
 	// SecretKeys are extra guestinfo keys ScrubMetadata blanks, besides
 	// guestinfo.kiln.metadata (e.g. a key carrying a join token).
 	SecretKeys []string

@@ -3,6 +3,7 @@ package vmware_test
 import (
 	"context"
 	"errors"
+	"github.com/kiln-build/kiln/firstboot/command"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,14 +143,14 @@ type fakeRunner struct {
 func (f *fakeRunner) Run(_ context.Context, name string, args ...string) ([]byte, error) {
 	f.calls = append(f.calls, append([]string{name}, args...))
 	if name != "vmware-rpctool" || len(args) != 1 {
-		return nil, &platform.CommandError{Cmd: name, ExitCode: 1, Stderr: []byte("usage")}
+		return nil, &command.Error{Cmd: name, ExitCode: 1, Stderr: []byte("usage")}
 	}
 	cmd, rest, _ := strings.Cut(args[0], " ")
 	switch cmd {
 	case "info-get":
 		v, ok := f.vals[rest]
 		if !ok {
-			return nil, &platform.CommandError{Cmd: name, ExitCode: 1, Stderr: []byte("No value found\n")}
+			return nil, &command.Error{Cmd: name, ExitCode: 1, Stderr: []byte("No value found\n")}
 		}
 		return []byte(v + "\n"), nil
 	case "info-set":
@@ -157,7 +158,7 @@ func (f *fakeRunner) Run(_ context.Context, name string, args ...string) ([]byte
 		f.vals[k] = v
 		return nil, nil
 	}
-	return nil, &platform.CommandError{Cmd: name, ExitCode: 1, Stderr: []byte("Unknown command")}
+	return nil, &command.Error{Cmd: name, ExitCode: 1, Stderr: []byte("Unknown command")}
 }
 
 // TestRPCToolFallback checks that a machine DMI does not call VMware never
@@ -209,7 +210,7 @@ func TestRPCToolFallback(t *testing.T) {
 func TestRPCToolErrors(t *testing.T) {
 	ctx := context.Background()
 	// vmware-rpctool not installed.
-	tool := vmware.RPCTool{Runner: platform.ExecRunner{}, Path: "/nonexistent/vmware-rpctool"}
+	tool := vmware.RPCTool{Runner: command.ExecRunner{}, Path: "/nonexistent/vmware-rpctool"}
 	if _, _, err := tool.Get(ctx, vmware.KeyMetadata); err == nil {
 		t.Error("Get with a missing vmware-rpctool succeeded")
 	}
