@@ -3,12 +3,11 @@ package boot
 import (
 	"bufio"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/kiln-build/kiln/builder/chroot"
 )
 
 // Release is the image's distribution release, as its os-release says.
@@ -52,7 +51,7 @@ func (r Release) GrubLinuxEFI() bool {
 func ReadRelease(root string) (Release, error) {
 	var r Release
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
-		host, err := chroot.Confine(root, p)
+		host, err := treepath.Confine(root, p)
 		if err != nil {
 			return r, err
 		}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"io"
 	"os"
 	"os/exec"
@@ -143,7 +144,7 @@ func runInNamespace(ctx context.Context, root string, spec Spec, argv []string, 
 		}
 	}()
 	for _, m := range mounts {
-		target, err := Confine(root, m.target)
+		target, err := treepath.Confine(root, m.target)
 		if err != nil {
 			return err
 		}
@@ -244,7 +245,7 @@ func lookPath(root, name string, env []string) (string, error) {
 	}
 	for _, dir := range filepath.SplitList(path) {
 		p := filepath.Join(dir, name)
-		host, err := Confine(root, p)
+		host, err := treepath.Confine(root, p)
 		if err != nil {
 			continue
 		}
@@ -253,46 +254,6 @@ func lookPath(root, name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in %s (PATH=%s)", name, root, path)
-}
-
-// Confine returns the host path of p inside root, following symlinks as
-// the tree itself would see them (an absolute link points into the tree,
-// never out of it). Any ".." that would climb above root stops at root.
-func Confine(root, p string) (string, error) {
-	const maxLinks = 40
-	parts := strings.Split(strings.Trim(filepath.ToSlash(p), "/"), "/")
-	resolved := "/"
-	links := 0
-	for len(parts) > 0 {
-		part := parts[0]
-		parts = parts[1:]
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			resolved = filepath.Dir(resolved)
-			continue
-		}
-		next := filepath.Join(resolved, part)
-		fi, err := os.Lstat(filepath.Join(root, next))
-		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		links++
-		if links > maxLinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if filepath.IsAbs(target) {
-			resolved = "/"
-		}
-		parts = append(strings.Split(strings.Trim(target, "/"), "/"), parts...)
-	}
-	return filepath.Join(root, resolved), nil
 }
 
 // populateDev fills a private /dev with the nodes programs and rpm

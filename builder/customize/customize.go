@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"os"
 	"path"
 	"path/filepath"
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/assets"
-	"github.com/kiln-build/kiln/builder/chroot"
 	"github.com/kiln-build/kiln/builder/spec"
 	"github.com/kiln-build/kiln/firstboot/atomicfile"
 )
@@ -84,7 +84,7 @@ func Apply(ctx context.Context, o Options) error {
 
 // hostPath maps an absolute in-image path to the host, resolving the
 // image's own symlinks inside the tree.
-func hostPath(o Options, p string) (string, error) { return chroot.Confine(o.Root, p) }
+func hostPath(o Options, p string) (string, error) { return treepath.Confine(o.Root, p) }
 
 func writeTreeFile(o Options, p string, data []byte, mode os.FileMode, uid, gid int) error {
 	hp, err := hostPath(o, p)

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"io"
 	"os"
 	"path"
@@ -158,7 +159,7 @@ func Install(ctx context.Context, o Options) (Report, error) {
 	if err := chroot.Run(ctx, chroot.Spec{Root: o.Tools}, []string{"rpm", "--eval", "%{_dbpath}"}, &dbpath, nil); err != nil {
 		return rep, fmt.Errorf("asking rpm for its database path: %w", err)
 	}
-	dbdir, err := chroot.Confine(o.Root, strings.TrimSpace(dbpath.String()))
+	dbdir, err := treepath.Confine(o.Root, strings.TrimSpace(dbpath.String()))
 	if err != nil {
 		return rep, err
 	}

@@ -3,6 +3,7 @@ package kilninit
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,8 +12,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kiln-build/kiln/builder/chroot"
 )
 
 // ext4IocResizeFS is EXT4_IOC_RESIZE_FS, _IOW('f', 16, __u64): grow a
@@ -178,7 +177,7 @@ func switchRoot(newRoot, init string) error {
 	}
 	// init is usually a symlink (/sbin/init -> ../lib/systemd/systemd, or
 	// an absolute target): resolve it as the new root will see it.
-	hostInit, err := chroot.Confine(newRoot, init)
+	hostInit, err := treepath.Confine(newRoot, init)
 	if err == nil {
 		_, err = os.Stat(hostInit)
 	}

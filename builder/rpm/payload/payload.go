@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/treepath"
 	"io"
 	"io/fs"
 	"os"
@@ -29,7 +30,6 @@ import (
 	"github.com/ulikunitz/xz/lzma"
 	"golang.org/x/sys/unix"
 
-	"github.com/kiln-build/kiln/builder/chroot"
 	"github.com/kiln-build/kiln/builder/rpm/header"
 )
 
@@ -342,7 +342,7 @@ type extractor struct {
 }
 
 func (x *extractor) hostPath(p string) (string, error) {
-	parent, err := chroot.Confine(x.dir, path.Dir(p))
+	parent, err := treepath.Confine(x.dir, path.Dir(p))
 	if err != nil {
 		return "", err
 	}
