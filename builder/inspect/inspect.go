@@ -17,7 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"io"
 	"os"
 	"os/exec"
@@ -25,9 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 
-	"github.com/kiln-build/kiln/builder/boot/kilninit"
 	"github.com/kiln-build/kiln/firstboot/imageset"
 )
 
@@ -131,7 +129,7 @@ func Image(ctx context.Context, path string) (*Report, error) {
 		sec := io.NewSectionReader(d, p.Start, p.Size)
 		switch p.Type {
 		case typeRoot, typeLinux:
-			if info, err := kilninit.ReadExt4(sec); err == nil && rep.Root == nil {
+			if info, err := ondisk.ReadExt4(sec); err == nil && rep.Root == nil {
 				rep.Root = &Ext4{Partition: p.Number, UUID: info.UUID, Size: int64(info.Blocks) * info.BlockSize}
 			}
 		case typeESP:
@@ -245,69 +243,22 @@ func extractVMDK(f *os.File, dir string) (string, error) {
 	}
 }
 
-// readGPT reads the primary GPT (512-byte sectors), checking its CRCs.
+// readGPT reads the primary GPT, checking its checksums.
 func readGPT(r io.ReaderAt) (string, []Partition, error) {
-	hdr := make([]byte, 512)
-	if _, err := r.ReadAt(hdr, 512); err != nil {
-		return "", nil, fmt.Errorf("reading the GPT header: %w", err)
+	h, err := ondisk.ReadGPT(r)
+	if err != nil {
+		return "", nil, err
 	}
-	if string(hdr[:8]) != "EFI PART" {
-		return "", nil, errors.New("no GPT")
-	}
-	hsize := binary.LittleEndian.Uint32(hdr[12:])
-	if hsize < 92 || hsize > 512 {
-		return "", nil, fmt.Errorf("GPT header size %d", hsize)
-	}
-	h := append([]byte(nil), hdr[:hsize]...)
-	want := binary.LittleEndian.Uint32(h[16:])
-	binary.LittleEndian.PutUint32(h[16:], 0)
-	if crc32.ChecksumIEEE(h) != want {
-		return "", nil, errors.New("GPT header checksum mismatch")
-	}
-	entriesLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
-	if n > 1024 || size < 128 || size > 1024 {
-		return "", nil, fmt.Errorf("GPT entry table %d × %d is not valid", n, size)
-	}
-	entries := make([]byte, int(n)*int(size))
-	if _, err := r.ReadAt(entries, entriesLBA*512); err != nil {
-		return "", nil, fmt.Errorf("reading GPT entries: %w", err)
-	}
-	if crc32.ChecksumIEEE(entries) != binary.LittleEndian.Uint32(hdr[88:]) {
-		return "", nil, errors.New("GPT entries checksum mismatch")
+	entries, err := h.ReadEntries(r)
+	if err != nil {
+		return "", nil, err
 	}
 	var parts []Partition
-	for i := 0; i < int(n); i++ {
-		e := entries[i*int(size):]
-		if isZero(e[:16]) {
-			continue
-		}
-		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
-		u16 := make([]uint16, 36)
-		for j := range u16 {
-			u16[j] = binary.LittleEndian.Uint16(e[56+2*j:])
-		}
-		name := strings.TrimRight(string(utf16.Decode(u16)), "\x00")
-		parts = append(parts, Partition{Number: i + 1, Name: name, Type: guid(e[0:16]), GUID: guid(e[16:32]),
-			Start: int64(first) * 512, Size: int64(last-first+1) * 512})
+	for _, p := range h.Partitions(entries) {
+		parts = append(parts, Partition{Number: p.Number, Name: p.Name, Type: p.Type, GUID: p.GUID,
+			Start: p.Start(h.SectorSize), Size: p.Size(h.SectorSize)})
 	}
-	return guid(hdr[56:72]), parts, nil
-}
-
-// guid formats a GPT GUID (mixed-endian) as lower-case text.
-func guid(b []byte) string {
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:]), binary.LittleEndian.Uint16(b[4:]),
-		binary.LittleEndian.Uint16(b[6:]), b[8:10], b[10:16])
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return h.DiskGUID, parts, nil
 }
 
 // readFAT reads a FAT32 boot sector's volume id and label.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"hash/crc32"
 	"io"
 )
@@ -30,19 +31,6 @@ func (g Growth) Grew() bool { return g.NewLastLBA > g.OldLastLBA }
 // Size returns the partition's new size in bytes.
 func (g Growth) Size() int64 { return int64(g.NewLastLBA-g.StartLBA+1) * g.SectorSize }
 
-type gptHeader struct {
-	raw        []byte
-	backupLBA  uint64
-	firstUse   uint64
-	lastUse    uint64
-	entriesLBA uint64
-	numEntries uint32
-	entrySize  uint32
-	entriesCRC uint32
-}
-
-var errNoGPT = errors.New("no GPT found")
-
 // GrowLastPartition moves the backup GPT to the end of a disk of the given
 // size and extends the partition that ends last to fill the space, as
 // growpart does. It changes nothing when the GPT already spans the disk.
@@ -50,23 +38,21 @@ var errNoGPT = errors.New("no GPT found")
 // the old, valid primary table.
 func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	var g Growth
-	h, ss, err := readPrimary(d)
+	h, err := ondisk.ReadGPT(d)
 	if err != nil {
-		return g, err
+		return g, fmt.Errorf("%w; not touching the disk", err)
 	}
+	ss := h.SectorSize
 	g.SectorSize = ss
-	entriesLen := int64(h.numEntries) * int64(h.entrySize)
-	entries := make([]byte, entriesLen)
-	if _, err := d.ReadAt(entries, int64(h.entriesLBA)*ss); err != nil {
-		return g, fmt.Errorf("reading GPT entries: %w", err)
-	}
-	if crc32.ChecksumIEEE(entries) != h.entriesCRC {
-		return g, errors.New("GPT entries checksum mismatch; not touching the disk")
+	entriesLen := int64(h.NumEntries) * int64(h.EntrySize)
+	entries, err := h.ReadEntries(d)
+	if err != nil {
+		return g, fmt.Errorf("%w; not touching the disk", err)
 	}
 	last := -1
 	var lastEnd uint64
-	for i := 0; i < int(h.numEntries); i++ {
-		e := entries[i*int(h.entrySize):]
+	for i := 0; i < int(h.NumEntries); i++ {
+		e := entries[i*int(h.EntrySize):]
 		if allZero(e[:16]) {
 			continue
 		}
@@ -77,7 +63,7 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	if last < 0 {
 		return g, errors.New("GPT has no partitions")
 	}
-	e := entries[last*int(h.entrySize):]
+	e := entries[last*int(h.EntrySize):]
 	g.Partition = last + 1
 	g.StartLBA = binary.LittleEndian.Uint64(e[32:])
 	g.OldLastLBA, g.NewLastLBA = lastEnd, lastEnd
@@ -85,10 +71,10 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	diskLast := uint64(size/ss) - 1
 	entrySectors := uint64((entriesLen + ss - 1) / ss)
 	newLastUse := diskLast - entrySectors - 1
-	if newLastUse < h.lastUse || diskLast < h.backupLBA {
-		return g, fmt.Errorf("disk (%d sectors) is smaller than its GPT says (last usable %d)", diskLast+1, h.lastUse)
+	if newLastUse < h.LastUsable || diskLast < h.BackupLBA {
+		return g, fmt.Errorf("disk (%d sectors) is smaller than its GPT says (last usable %d)", diskLast+1, h.LastUsable)
 	}
-	if h.backupLBA == diskLast && lastEnd >= newLastUse {
+	if h.BackupLBA == diskLast && lastEnd >= newLastUse {
 		return g, nil
 	}
 	// End on a 1 MiB boundary, as kiln's disk layout does, so a disk of the
@@ -98,12 +84,12 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	if end := (newLastUse+1)/align*align - 1; end > lastEnd {
 		g.NewLastLBA = end
 		binary.LittleEndian.PutUint64(e[40:], end)
-	} else if h.backupLBA == diskLast {
+	} else if h.BackupLBA == diskLast {
 		return g, nil
 	}
 	entriesCRC := crc32.ChecksumIEEE(entries)
 
-	primary := bytes.Clone(h.raw)
+	primary := bytes.Clone(h.Raw)
 	binary.LittleEndian.PutUint64(primary[32:], diskLast)
 	binary.LittleEndian.PutUint64(primary[48:], newLastUse)
 	binary.LittleEndian.PutUint32(primary[88:], entriesCRC)
@@ -123,7 +109,7 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 	}{
 		{"backup GPT entries", entries, backupEntriesAt},
 		{"backup GPT header", padSector(backup, ss), int64(diskLast) * ss},
-		{"GPT entries", entries, int64(h.entriesLBA) * ss},
+		{"GPT entries", entries, int64(h.EntriesLBA) * ss},
 		{"GPT header", padSector(primary, ss), ss},
 	} {
 		if _, err := d.WriteAt(w.data, w.off); err != nil {
@@ -134,44 +120,6 @@ func GrowLastPartition(d Disk, size int64) (Growth, error) {
 		return g, err
 	}
 	return g, nil
-}
-
-func readPrimary(d Disk) (gptHeader, int64, error) {
-	for _, ss := range []int64{512, 4096} {
-		sec := make([]byte, ss)
-		if _, err := d.ReadAt(sec, ss); err != nil {
-			continue
-		}
-		if string(sec[:8]) != "EFI PART" {
-			continue
-		}
-		hsize := binary.LittleEndian.Uint32(sec[12:])
-		if hsize < 92 || int64(hsize) > ss {
-			return gptHeader{}, 0, fmt.Errorf("GPT header size %d is not valid", hsize)
-		}
-		raw := bytes.Clone(sec[:hsize])
-		want := binary.LittleEndian.Uint32(raw[16:])
-		binary.LittleEndian.PutUint32(raw[16:], 0)
-		if crc32.ChecksumIEEE(raw) != want {
-			return gptHeader{}, 0, errors.New("GPT header checksum mismatch; not touching the disk")
-		}
-		binary.LittleEndian.PutUint32(raw[16:], want)
-		h := gptHeader{
-			raw:        raw,
-			backupLBA:  binary.LittleEndian.Uint64(raw[32:]),
-			firstUse:   binary.LittleEndian.Uint64(raw[40:]),
-			lastUse:    binary.LittleEndian.Uint64(raw[48:]),
-			entriesLBA: binary.LittleEndian.Uint64(raw[72:]),
-			numEntries: binary.LittleEndian.Uint32(raw[80:]),
-			entrySize:  binary.LittleEndian.Uint32(raw[84:]),
-			entriesCRC: binary.LittleEndian.Uint32(raw[88:]),
-		}
-		if h.entrySize < 128 || h.entrySize%8 != 0 || h.numEntries == 0 || h.numEntries > 1024 {
-			return gptHeader{}, 0, fmt.Errorf("GPT entry table (%d × %d bytes) is not valid", h.numEntries, h.entrySize)
-		}
-		return h, ss, nil
-	}
-	return gptHeader{}, 0, errNoGPT
 }
 
 func setHeaderCRC(h []byte) {

@@ -1,6 +1,8 @@
 package kilninit
 
 import (
+	"errors"
+	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,30 +97,8 @@ func TestGrowLastPartitionRefusesCorruptGPT(t *testing.T) {
 	if _, err := GrowLastPartition(f, 128<<20); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Errorf("GrowLastPartition() error = %v, want checksum mismatch", err)
 	}
-	if _, err := GrowLastPartition(&memDisk{make([]byte, 1<<20)}, 1<<20); err != errNoGPT {
-		t.Errorf("blank disk: error = %v, want errNoGPT", err)
-	}
-}
-
-func TestReadExt4(t *testing.T) {
-	reftest.Tool(t, "mke2fs")
-	p := filepath.Join(t.TempDir(), "fs.img")
-	run(t, "truncate", "-s", "32M", p)
-	run(t, "mke2fs", "-q", "-t", "ext4", "-b", "4096", "-U", "0b6e3a1c-1111-2222-3333-444455556666", p)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, err := ReadExt4(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.UUID != "0b6e3a1c-1111-2222-3333-444455556666" || info.BlockSize != 4096 || info.Blocks != 8192 {
-		t.Errorf("ReadExt4() = %+v", info)
-	}
-	if _, err := ReadExt4(&memDisk{make([]byte, 4096)}); err != errNotExt4 {
-		t.Errorf("blank: %v, want errNotExt4", err)
+	if _, err := GrowLastPartition(&memDisk{make([]byte, 1<<20)}, 1<<20); !errors.Is(err, ondisk.ErrNoGPT) {
+		t.Errorf("blank disk: error = %v, want ondisk.ErrNoGPT", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package kilninit
 
 import (
 	"fmt"
+	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,10 +56,10 @@ func readInt(path string) int64 {
 
 // FindRoot returns the device the root= argument names: UUID=, or a
 // /dev path. devRoot is where device nodes live (normally "/").
-func FindRoot(root, spec string) (BlockDev, Ext4Info, error) {
+func FindRoot(root, spec string) (BlockDev, ondisk.Ext4Info, error) {
 	devs, err := ListBlockDevs(root)
 	if err != nil {
-		return BlockDev{}, Ext4Info{}, err
+		return BlockDev{}, ondisk.Ext4Info{}, err
 	}
 	switch {
 	case strings.HasPrefix(spec, "UUID="):
@@ -68,27 +69,27 @@ func FindRoot(root, spec string) (BlockDev, Ext4Info, error) {
 			if err != nil {
 				continue
 			}
-			info, err := ReadExt4(f)
+			info, err := ondisk.ReadExt4(f)
 			f.Close()
 			if err == nil && info.UUID == want {
 				return d, info, nil
 			}
 		}
-		return BlockDev{}, Ext4Info{}, fmt.Errorf("no block device has filesystem UUID %s", want)
+		return BlockDev{}, ondisk.Ext4Info{}, fmt.Errorf("no block device has filesystem UUID %s", want)
 	case strings.HasPrefix(spec, "/dev/"):
 		name := strings.TrimPrefix(spec, "/dev/")
 		for _, d := range devs {
 			if d.Name == name {
 				f, err := os.Open(filepath.Join(root, "dev", d.Name))
 				if err != nil {
-					return BlockDev{}, Ext4Info{}, err
+					return BlockDev{}, ondisk.Ext4Info{}, err
 				}
-				info, err := ReadExt4(f)
+				info, err := ondisk.ReadExt4(f)
 				f.Close()
 				return d, info, err
 			}
 		}
-		return BlockDev{}, Ext4Info{}, fmt.Errorf("%s not found", spec)
+		return BlockDev{}, ondisk.Ext4Info{}, fmt.Errorf("%s not found", spec)
 	}
-	return BlockDev{}, Ext4Info{}, fmt.Errorf("root=%s is not supported (want root=UUID=... or root=/dev/...)", spec)
+	return BlockDev{}, ondisk.Ext4Info{}, fmt.Errorf("root=%s is not supported (want root=UUID=... or root=/dev/...)", spec)
 }

@@ -3,6 +3,7 @@ package kilninit
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"github.com/kiln-build/kiln/builder/treepath"
 	"io"
 	"os"
@@ -103,7 +104,7 @@ func Run(log Logger) error {
 	return switchRoot("/sysroot", args.Init)
 }
 
-func waitRoot(args Cmdline, log Logger) (BlockDev, Ext4Info, error) {
+func waitRoot(args Cmdline, log Logger) (BlockDev, ondisk.Ext4Info, error) {
 	deadline := time.Now().Add(time.Duration(args.RootWait) * time.Second)
 	var lastErr error
 	for time.Now().Before(deadline) {
@@ -114,13 +115,13 @@ func waitRoot(args Cmdline, log Logger) (BlockDev, Ext4Info, error) {
 		lastErr = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	return BlockDev{}, Ext4Info{}, fmt.Errorf("waiting %ds for root: %w", args.RootWait, lastErr)
+	return BlockDev{}, ondisk.Ext4Info{}, fmt.Errorf("waiting %ds for root: %w", args.RootWait, lastErr)
 }
 
 // growPartition grows the root partition to the end of its disk and tells
 // the kernel; it returns the filesystem's new block count, or 0 when
 // nothing grew.
-func growPartition(dev BlockDev, info Ext4Info, log Logger) (uint64, error) {
+func growPartition(dev BlockDev, info ondisk.Ext4Info, log Logger) (uint64, error) {
 	disk, err := os.OpenFile("/dev/"+dev.Parent, os.O_RDWR|unix.O_SYNC, 0)
 	if err != nil {
 		return 0, err

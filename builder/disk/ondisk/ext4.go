@@ -1,4 +1,4 @@
-package kilninit
+package ondisk
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// ext4 superblock fields kiln-init reads (offsets within the superblock,
+// ext4 superblock fields read here (offsets within the superblock,
 // which starts 1024 bytes into the filesystem).
 const (
 	sbOffset          = 1024
@@ -21,14 +21,16 @@ const (
 	incompat64bit     = 0x80
 )
 
-// Ext4Info is what kiln-init needs to know about an ext2/3/4 filesystem.
+// Ext4Info is what kiln-init (to find and grow the root) and kiln inspect
+// need to know about an ext2/3/4 filesystem.
 type Ext4Info struct {
 	UUID      string // lower-case, dashed
 	BlockSize int64
 	Blocks    uint64
 }
 
-var errNotExt4 = errors.New("not an ext2/3/4 filesystem")
+// ErrNotExt4 is ReadExt4 on something else.
+var ErrNotExt4 = errors.New("not an ext2/3/4 filesystem")
 
 // ReadExt4 reads the superblock of the filesystem at the start of r.
 func ReadExt4(r io.ReaderAt) (Ext4Info, error) {
@@ -37,13 +39,13 @@ func ReadExt4(r io.ReaderAt) (Ext4Info, error) {
 		return Ext4Info{}, fmt.Errorf("reading superblock: %w", err)
 	}
 	if binary.LittleEndian.Uint16(sb[sbMagic:]) != ext4Magic {
-		return Ext4Info{}, errNotExt4
+		return Ext4Info{}, ErrNotExt4
 	}
 	log := binary.LittleEndian.Uint32(sb[sbLogBlockSize:])
 	if log > 6 {
 		return Ext4Info{}, fmt.Errorf("superblock: block size 1024<<%d is not valid", log)
 	}
-	info := Ext4Info{UUID: formatUUID(sb[sbUUID : sbUUID+16]), BlockSize: 1024 << log}
+	info := Ext4Info{UUID: FormatUUID(sb[sbUUID : sbUUID+16]), BlockSize: 1024 << log}
 	info.Blocks = uint64(binary.LittleEndian.Uint32(sb[sbBlocksCount:]))
 	if binary.LittleEndian.Uint32(sb[sbFeatureIncompat:])&incompat64bit != 0 {
 		info.Blocks |= uint64(binary.LittleEndian.Uint32(sb[sbBlocksCountHi:])) << 32
@@ -51,7 +53,8 @@ func ReadExt4(r io.ReaderAt) (Ext4Info, error) {
 	return info, nil
 }
 
-func formatUUID(b []byte) string {
+// FormatUUID writes 16 bytes as a lower-case dashed UUID, in byte order.
+func FormatUUID(b []byte) string {
 	const hex = "0123456789abcdef"
 	out := make([]byte, 0, 36)
 	for i, c := range b {
