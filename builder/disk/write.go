@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/atomicfile"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
@@ -56,17 +56,12 @@ func Write(ctx context.Context, path string, l Layout, c Contents) (err error) {
 		}
 	}
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	f, err := atomicfile.Create(path, atomicfile.Options{Mode: 0o644})
 	if err != nil {
 		return fmt.Errorf("creating disk image: %w", err)
 	}
+	defer f.Close() // removes the temporary file unless committed
 	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
 	if err := f.Truncate(l.Size); err != nil {
 		return fmt.Errorf("sizing disk image: %w", err)
 	}
@@ -90,7 +85,7 @@ func Write(ctx context.Context, path string, l Layout, c Contents) (err error) {
 		return fmt.Errorf("writing esp: %w", err)
 	}
 
-	if err := writeGPT(f, l); err != nil {
+	if err := writeGPT(f.File, l); err != nil {
 		return err
 	}
 	if c.BIOS != nil {
@@ -102,17 +97,8 @@ func Write(ctx context.Context, path string, l Layout, c Contents) (err error) {
 		}
 	}
 
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing disk image: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("setting disk image mode: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing disk image: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming disk image into place: %w", err)
+	if err := f.Commit(); err != nil {
+		return err
 	}
 	return nil
 }
