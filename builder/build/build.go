@@ -159,7 +159,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("planning the disk: %w", err)
 	}
-	rec := Record{
+	rec := buildinfo.Record{
 		Name: p.Name, KilnVersion: buildinfo.Version(), ProfileDigest: ProfileDigest(p), LockDigest: "sha256:" + l.Digest(),
 		InputsDigest: l.InputsDigest, SourceDateEpoch: sde.Unix(), RootUUID: layout.Root.UUID, DiskGUID: layout.DiskGUID,
 		DiskSize: layout.Size, Firmware: p.Boot.Firmware, Packages: len(l.Packages),
@@ -237,7 +237,7 @@ func Build(ctx context.Context, o Options) (_ *Manifest, err error) {
 		}
 		rec.Kernel = bootRes.Kernel.Version
 		recJSON, _ := json.MarshalIndent(rec, "", "  ")
-		return writeFile(filepath.Join(root, RecordPath), append(recJSON, '\n'), sde)
+		return writeFile(filepath.Join(root, buildinfo.RecordPath), append(recJSON, '\n'), sde)
 	}); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/kiln-build/kiln/builder/buildinfo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,7 +295,7 @@ func TestBuildWritesEveryFormatCheckedByReferenceTools(t *testing.T) {
 		if strings.Join(r.Packages, " ") != strings.Join(locked, " ") || strings.Join(r.Kernels, " ") != "6.1.0-kiln.test.x86_64" {
 			t.Errorf("inspect %s: packages %v kernels %v", img, r.Packages, r.Kernels)
 		}
-		var rec Record
+		var rec buildinfo.Record
 		if err := json.Unmarshal(r.Record, &rec); err != nil || rec != m.Record {
 			t.Errorf("inspect %s: record %+v (%v), want %+v", img, rec, err, m.Record)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/buildinfo"
 	"net/url"
 	"strings"
 	"time"
@@ -14,31 +15,10 @@ import (
 	"github.com/kiln-build/kiln/builder/spec"
 )
 
-// Record is the part of the build record that is baked into the image at
-// RecordPath: only what the inputs decide, so it is reproducible too.
-type Record struct {
-	Name            string `json:"name"`
-	KilnVersion     string `json:"kilnVersion"`
-	ProfileDigest   string `json:"profileDigest"`
-	LockDigest      string `json:"lockDigest"`
-	InputsDigest    string `json:"inputsDigest"`
-	SourceDateEpoch int64  `json:"sourceDateEpoch"`
-	Kernel          string `json:"kernel"`
-	RootUUID        string `json:"rootUUID"`
-	ESPUUID         string `json:"espUUID"`
-	DiskGUID        string `json:"diskGUID"`
-	DiskSize        int64  `json:"diskSize"`
-	Firmware        string `json:"firmware"`
-	Packages        int    `json:"packages"`
-}
-
-// RecordPath is where the image carries its Record.
-const RecordPath = "/usr/lib/kiln/build.json"
-
 // Manifest is NAME.manifest.json, next to the outputs: the record plus
 // the lock, the outputs' digests and the stage timings.
 type Manifest struct {
-	Record
+	buildinfo.Record
 	Outputs []Output `json:"outputs"`
 	Stages  []Stage  `json:"stages"`
 	// Log is the build log's file name (NAME.build.log, beside the
@@ -73,7 +53,7 @@ func ProfileDigest(p *spec.Profile) string {
 
 // SBOM returns an SPDX 2.3 JSON document listing the installed packages.
 // Every field comes from the inputs, so it is reproducible.
-func SBOM(rec Record, l *lock.Lock, baseURLs map[string][]string) ([]byte, error) {
+func SBOM(rec buildinfo.Record, l *lock.Lock, baseURLs map[string][]string) ([]byte, error) {
 	type checksum struct {
 		Algorithm     string `json:"algorithm"`
 		ChecksumValue string `json:"checksumValue"`

@@ -6,7 +6,7 @@
 // the package list with rpm, so the answers come from the reference tools.
 //
 //	r, err := inspect.Image(ctx, "out/node.qcow2")
-//	fmt.Println(r.Record.Kernel, len(r.Packages))
+//	fmt.Println(r.Kernels, len(r.Packages))
 package inspect
 
 import (
@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/builder/buildinfo"
 	"github.com/kiln-build/kiln/builder/disk/ondisk"
 	"io"
 	"os"
@@ -78,9 +79,6 @@ const (
 	typeLinux = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 )
 
-// RecordPath is where kiln images carry their build record.
-const RecordPath = "/usr/lib/kiln/build.json"
-
 // Image inspects the image file at path.
 func Image(ctx context.Context, path string) (*Report, error) {
 	f, err := os.Open(path)
@@ -140,7 +138,7 @@ func Image(ctx context.Context, path string) (*Report, error) {
 		return rep, nil
 	}
 	fs := debugfsTarget{image: raw, offset: rep.partition(rep.Root.Partition).Start}
-	if rec, err := fs.cat(ctx, RecordPath); err == nil && json.Valid(rec) {
+	if rec, err := fs.cat(ctx, buildinfo.RecordPath); err == nil && json.Valid(rec) {
 		rep.Record = json.RawMessage(bytes.TrimSpace(rec))
 	}
 	set, _ := fs.cat(ctx, imageset.Path)
