@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/kiln-build/kiln/firstboot/document"
 	"os"
 	"regexp"
 	"testing"
@@ -127,7 +128,7 @@ func TestDocExamples(t *testing.T) {
 		}
 		if name == "cluster.yaml" {
 			var s cluster.Spec
-			if err := config.Unmarshal("docs/metadata.md", body, &s); err != nil {
+			if _, err := document.Decode("docs/metadata.md", body, &s); err != nil {
 				t.Errorf("example %s: %v", name, err)
 			}
 		} else if nc, err := config.Parse(body); err != nil {

@@ -45,14 +45,3 @@ func Parse(data []byte) (*NodeConfig, error) {
 	}
 	return &c, nil
 }
-
-// Unmarshal decodes a kiln/v1 YAML or JSON document into v (a pointer to a
-// struct) strictly, with kiln's one reader (document.Decode): an unknown or
-// repeated field, a value of the wrong shape, an anchor or alias, or a
-// second document is a *Error naming the field path and line. It neither
-// defaults nor validates. file names the document in errors ("" for
-// metadata that came from no file).
-func Unmarshal(file string, data []byte, v any) error {
-	_, err := document.Decode(file, data, v)
-	return err
-}

@@ -168,26 +168,13 @@ func (w walker) check(n *yaml.Node, t reflect.Type, path string) error {
 			return w.shapeError(n, path, "a mapping")
 		}
 		fields := structFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
-				return w.errorAt(k, path, "mapping keys must be plain strings")
-			}
-			fp := Join(path, k.Value)
+		return w.eachKey(n, path, Join, "field", func(k, val *yaml.Node, fp string) error {
 			f, ok := fields[k.Value]
 			if !ok {
 				return w.errorAt(k, fp, "unknown field%s", hint(k.Value, fields))
 			}
-			if seen[k.Value] {
-				return w.errorAt(k, fp, "field given twice")
-			}
-			seen[k.Value] = true
-			if err := w.check(val, f.Type, fp); err != nil {
-				return err
-			}
-		}
-		return nil
+			return w.check(val, f.Type, fp)
+		})
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return w.leaf(n, t, path)
@@ -205,25 +192,35 @@ func (w walker) check(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.MappingNode {
 			return w.shapeError(n, path, "a mapping")
 		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
-				return w.errorAt(k, path, "mapping keys must be plain strings")
-			}
-			fp := KeyPath(path, k.Value)
-			if seen[k.Value] {
-				return w.errorAt(k, fp, "key given twice")
-			}
-			seen[k.Value] = true
-			if err := w.check(val, t.Elem(), fp); err != nil {
-				return err
-			}
-		}
-		return nil
+		return w.eachKey(n, path, KeyPath, "key", func(_, val *yaml.Node, fp string) error {
+			return w.check(val, t.Elem(), fp)
+		})
 	default:
 		return w.leaf(n, t, path)
 	}
+}
+
+// eachKey walks a mapping's entries for a struct ("field") or a map
+// ("key"): every key a plain string, none given twice, each entry's path
+// spelt by keyPath.
+func (w walker) eachKey(n *yaml.Node, path string, keyPath func(path, key string) string, what string,
+	entry func(k, val *yaml.Node, fp string) error) error {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return w.errorAt(k, path, "mapping keys must be plain strings")
+		}
+		fp := keyPath(path, k.Value)
+		if seen[k.Value] {
+			return w.errorAt(k, fp, "%s given twice", what)
+		}
+		seen[k.Value] = true
+		if err := entry(k, val, fp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // leaf decodes one scalar (or a custom type) on its own so that a wrong type
